@@ -1,0 +1,24 @@
+"""pytest-wtb: workflow variant testing for LangGraph.
+
+``import pytest_wtb as wtb`` and declare ``@wtb.variant`` factories, ``@wtb.cases`` and
+``@wtb.parity`` in ordinary test modules; tests taking the ``wtb_run`` fixture become one item per
+(variant x case), run as one concurrent batch.
+"""
+
+from pytest_wtb.backends.base import Backend, BackendContext
+from pytest_wtb.declare import Variant, cases, parity, variant
+from pytest_wtb.errors import ExecutionFailed, WtbError
+from pytest_wtb.model import ExecutionResult, ExecutionSpec
+
+__all__ = [
+    "Backend",
+    "BackendContext",
+    "ExecutionFailed",
+    "ExecutionResult",
+    "ExecutionSpec",
+    "Variant",
+    "WtbError",
+    "cases",
+    "parity",
+    "variant",
+]

@@ -1,0 +1,1 @@
+"""Execution backends: one small interface (base.py), one file per implementation."""

@@ -1,0 +1,160 @@
+"""One run's batch: dispatch specs to a backend, record results, let items wait for their own.
+
+Each execution is claimed in the store before it is submitted. In a plain run every claim
+succeeds; under pytest-xdist all workers plan the same executions and race for the claims, so
+each execution runs once per run, on whichever worker got it, and the others read its result row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import threading
+import time
+from concurrent.futures import Future
+
+from pytest_wtb.backends.base import Backend, BackendContext
+from pytest_wtb.errors import StoreError
+from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult, ExecutionSpec
+from pytest_wtb.plan import Plan
+from pytest_wtb.store.results import ResultStore
+
+REMOTE_POLL_S = 0.05
+
+
+def owner_label(worker_id: str = "main") -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{worker_id}"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """True only when we can see the owner is gone: a process on this host that no longer exists."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Batch:
+    def __init__(
+        self, plan: Plan, backend: Backend, context: BackendContext, results: ResultStore, owner: str
+    ) -> None:
+        self.plan = plan
+        self.backend = backend
+        self.context = context
+        self.results = results
+        self.owner = owner
+        self.specs = {s.key: s for s in plan.specs}
+        # None as a future's value means "another process owns it: read the store"
+        self._futures: dict[str, Future[ExecutionResult | None]] = {s.key: Future() for s in plan.specs}
+        self._slots = threading.Semaphore(max(1, backend.capacity))
+        self._slotted: set[str] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.local_count = 0
+        self.remote_count = 0
+
+    def start(self) -> None:
+        """Start the backend (may raise: the caller turns that into a usage error) and dispatch."""
+        self.backend.start(self.context)
+        threading.Thread(target=self._dispatch, name="wtb-dispatch", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.backend.close()
+
+    def _dispatch(self) -> None:
+        for spec in self.plan.specs:
+            if self._stopping.is_set():
+                self._resolve(spec, _internal_failure(spec, "the run stopped before this execution started"))
+                continue
+            self._slots.acquire()
+            store_error = None
+            try:
+                claimed = self.results.claim(spec, self.owner, self.backend.name)
+            except StoreError as exc:
+                claimed, store_error = True, str(exc)
+            if not claimed:
+                self._slots.release()
+                with self._lock:
+                    self.remote_count += 1
+                self._futures[spec.key].set_result(None)
+                continue
+            self._submit(spec, slotted=True, store_error=store_error)
+
+    def _submit(self, spec: ExecutionSpec, slotted: bool, store_error: str | None = None) -> None:
+        with self._lock:
+            self.local_count += 1
+            if slotted:
+                self._slotted.add(spec.key)
+
+        def done(result: ExecutionResult) -> None:
+            self._done(result, store_error)
+
+        try:
+            self.backend.submit(spec, done)
+        except Exception as exc:
+            self._done(_internal_failure(spec, f"backend {self.backend.name} refused it: {exc!r}"), None)
+
+    def _done(self, result: ExecutionResult, store_error: str | None) -> None:
+        if store_error is None:
+            try:
+                self.results.record(self.context.run_id, result)
+            except Exception as exc:  # the store went away: keep the result, say it was not saved
+                store_error = str(exc)
+        if store_error is not None:
+            result = dataclasses.replace(result, store_error=store_error)
+        with self._lock:
+            slotted = result.key in self._slotted
+            self._slotted.discard(result.key)
+        if slotted:
+            self._slots.release()
+        self._resolve(self.specs[result.key], result)
+
+    def _resolve(self, spec: ExecutionSpec, result: ExecutionResult) -> None:
+        future = self._futures[spec.key]
+        if not future.done():
+            future.set_result(result)
+
+    def wait(self, key: str) -> ExecutionResult:
+        """Block until the execution ``key`` has a result (ours, or another worker's via the store)."""
+        local = self._futures[key].result()
+        if local is not None:
+            return local
+        return self._wait_remote(self.specs[key])
+
+    def _wait_remote(self, spec: ExecutionSpec) -> ExecutionResult:
+        while True:
+            row = self.results.execution_row(spec.run_id, spec.key)
+            if row is not None:
+                result = self.results.result_from_row(row)
+                if result is not None:
+                    return result
+                if owner_is_dead(row["owner"]) and self.results.take_over(
+                    spec.run_id, spec.key, row["owner"], self.owner
+                ):
+                    self._futures[spec.key] = Future()
+                    self._submit(spec, slotted=False)
+                    return self.wait(spec.key)
+            # Another process owns this execution; there is no cross-process event to wait on.
+            time.sleep(REMOTE_POLL_S)
+
+
+def _internal_failure(spec: ExecutionSpec, message: str) -> ExecutionResult:
+    return ExecutionResult(
+        key=spec.key,
+        thread_id=spec.thread_id,
+        variant=spec.variant_name,
+        case_id=spec.case_id,
+        status=FAILED,
+        error=ErrorInfo(type="NotRun", message=message),
+    )

@@ -1,0 +1,78 @@
+"""Frozen values that cross backend boundaries (threads, Ray actors, xdist workers via the store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from pytest_wtb.declare import Variant
+
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
+TIMED_OUT: Final = "timed_out"
+LOST: Final = "lost"
+RUNNING: Final = "running"
+FINAL_STATUSES: Final = frozenset({SUCCEEDED, FAILED, TIMED_OUT, LOST})
+
+
+@dataclass(frozen=True)
+class ExecutionSpec:
+    """One graph execution: a variant on one input, under its own thread_id."""
+
+    key: str
+    run_id: str
+    thread_id: str
+    scope: str  # the test module that declares the variant
+    variant: Variant
+    case_id: str
+    input: Any
+    timeout_s: float | None = None
+
+    @property
+    def variant_name(self) -> str:
+        return self.variant.name
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    type: str
+    message: str
+    node: str | None = None
+    traceback: str = ""
+
+    def headline(self) -> str:
+        where = f" in node '{self.node}'" if self.node else ""
+        return f"{self.type}{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class NodeRun:
+    step: int
+    node: str
+    duration_s: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    key: str
+    thread_id: str
+    variant: str
+    case_id: str
+    status: str
+    state: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+    error: ErrorInfo | None = None
+    started_at: float = 0.0
+    duration_s: float = 0.0
+    attempts: int = 1
+    backend: str = ""
+    worker: str = ""
+    nodes: tuple[NodeRun, ...] = ()
+    pending_nodes: tuple[str, ...] = ()
+    store_error: str | None = None  # set when the result could not be saved
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == SUCCEEDED

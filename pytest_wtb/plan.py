@@ -1,0 +1,73 @@
+"""From the executions that selected items need to one ordered list of unique ExecutionSpecs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_wtb.declare import Case, Variant
+from pytest_wtb.model import ExecutionSpec
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class ExecutionRequest:
+    """What one item needs run: a variant of ``scope`` (a module) on one case."""
+
+    scope: str
+    variant: Variant
+    case: Case
+
+
+def canonical_input(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr, separators=(",", ":"))
+
+
+def execution_key(scope: str, variant_name: str, case: Case) -> str:
+    """Stable across processes, so xdist workers and reruns agree on which execution is which."""
+    raw = "\x1f".join((scope, variant_name, case.id, canonical_input(case.input)))
+    return hashlib.sha1(raw.encode()).hexdigest()[:16]
+
+
+def request_key(request: ExecutionRequest) -> str:
+    return execution_key(request.scope, request.variant.name, request.case)
+
+
+def thread_id_for(run_id: str, variant_name: str, case_id: str, key: str) -> str:
+    """Readable (run, variant, case) and unique: the key suffix separates same-named cases of two tests."""
+    variant_part = _UNSAFE.sub("_", variant_name)[:40]
+    case_part = _UNSAFE.sub("_", case_id)[:40]
+    return f"wtb-{run_id}-{variant_part}-{case_part}-{key[:6]}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    specs: tuple[ExecutionSpec, ...]
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+def make_plan(run_id: str, requests: Iterable[ExecutionRequest], timeout_s: float | None = None) -> Plan:
+    """Deduplicate requests, keeping the order of first need so early items finish early."""
+    specs: dict[str, ExecutionSpec] = {}
+    for req in requests:
+        key = request_key(req)
+        if key in specs:
+            continue
+        specs[key] = ExecutionSpec(
+            key=key,
+            run_id=run_id,
+            thread_id=thread_id_for(run_id, req.variant.name, req.case.id, key),
+            scope=req.scope,
+            variant=req.variant,
+            case_id=req.case.id,
+            input=req.case.input,
+            timeout_s=timeout_s,
+        )
+    return Plan(tuple(specs.values()))

@@ -1,0 +1,198 @@
+"""The run's state, kept in ``config.stash``: plan, store, batch, and the checks items run."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_wtb.backends.base import Backend, BackendContext
+from pytest_wtb.batch import Batch, owner_label
+from pytest_wtb.collect import ItemParam, VariantCheck, item_param
+from pytest_wtb.errors import ExecutionFailed, WtbError
+from pytest_wtb.model import ExecutionResult
+from pytest_wtb.compare import compare, unknown_keys
+from pytest_wtb.plan import make_plan, request_key
+from pytest_wtb.report import execution_failure_text, parity_text, unknown_keys_text
+from pytest_wtb.settings import Settings
+from pytest_wtb.store import Store, mask, open_store
+
+
+@dataclass(frozen=True)
+class WtbRun:
+    """What a test sees through the ``wtb_run`` fixture: one execution's outcome."""
+
+    variant: str
+    case_id: str
+    input: Any
+    state: dict[str, Any] | None
+    error: Any
+    thread_id: str
+    checkpoint_id: str | None
+    duration_s: float
+    backend: str
+    status: str
+    result: ExecutionResult
+    baseline: WtbRun | None = None
+
+
+def _git(rootdir: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=3, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+class WtbSession:
+    def __init__(self, config: pytest.Config, settings: Settings, backend: Backend) -> None:
+        self.config = config
+        self.settings = settings
+        self.backend = backend
+        self.checks = VariantCheck()
+        workerinput = getattr(config, "workerinput", None)
+        self.worker_id: str = workerinput["workerid"] if workerinput else "main"
+        testrunuid = workerinput.get("testrunuid") if workerinput else None
+        self.run_id: str = (testrunuid or uuid.uuid4().hex)[:12]
+        self.store: Store | None = None
+        self.batch: Batch | None = None
+
+    @property
+    def store_display(self) -> str | None:
+        return self.settings.store.display if self.settings.store else None
+
+    def start(self, items: list[pytest.Item]) -> None:
+        """Plan every execution the selected items need and submit them as one batch."""
+        params = [p for p in (item_param(i) for i in items) if p is not None]
+        if not params:
+            return
+        plan = make_plan(self.run_id, (r for p in params for r in p.requests()), self.settings.timeout_s)
+        assert self.settings.store is not None
+        try:
+            self.store = open_store(self.settings.store, max_connections=self.settings.thread_workers + 2)
+            rootdir = self.config.rootpath
+            self.store.results.start_run(
+                self.run_id,
+                self.settings.backend,
+                host=socket.gethostname(),
+                git_commit=_git(rootdir, "rev-parse", "HEAD"),
+                git_branch=_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
+                args=mask(shlex.join(self.config.invocation_params.args)),
+            )
+            context = BackendContext(
+                run_id=self.run_id,
+                store_url=self.settings.store,
+                checkpointers=self.store.checkpoints,
+                timeout_s=self.settings.timeout_s,
+                retries=self.settings.retries,
+            )
+            self.batch = Batch(plan, self.backend, context, self.store.results, owner_label(self.worker_id))
+            self.batch.start()
+        except WtbError as exc:
+            self.finish("error")
+            raise pytest.UsageError(f"pytest-wtb: {exc}") from None
+
+    def result(self, request_key_: str) -> ExecutionResult:
+        if self.batch is None:
+            raise ExecutionFailed("pytest-wtb did not start a batch for this item (was it deselected?)")
+        return self.batch.wait(request_key_)
+
+    def run_for(self, param: ItemParam) -> WtbRun:
+        base_req = param.baseline_request
+        baseline = None
+        if base_req is not None:
+            baseline = self._as_run(self.result(request_key(base_req)), base_req.case.input, None)
+        return self._as_run(self.result(request_key(param.own)), param.case.input, baseline)
+
+    @staticmethod
+    def _as_run(result: ExecutionResult, case_input: Any, baseline: WtbRun | None) -> WtbRun:
+        return WtbRun(
+            variant=result.variant,
+            case_id=result.case_id,
+            input=case_input,
+            state=result.state,
+            error=result.error,
+            thread_id=result.thread_id,
+            checkpoint_id=result.checkpoint_id,
+            duration_s=result.duration_s,
+            backend=result.backend,
+            status=result.status,
+            result=result,
+            baseline=baseline,
+        )
+
+    def check(self, item: pytest.Item, run: WtbRun) -> None:
+        """Before the test body: fail for a broken execution, then for a parity mismatch."""
+        __tracebackhide__ = True
+        if not run.result.ok:
+            raise ExecutionFailed(execution_failure_text(run.result, self.store_display))
+        param = item_param(item)
+        if param is None or param.parity is None or run.baseline is None:
+            return
+        base = run.baseline.result
+        if not base.ok:
+            raise ExecutionFailed(
+                "parity cannot be checked because the baseline's execution did not succeed:\n"
+                + execution_failure_text(base, self.store_display, role="baseline ")
+            )
+        base_state, own_state = base.state or {}, run.result.state or {}
+        missing = unknown_keys(base_state, own_state, param.parity)
+        if missing:
+            present = sorted(set(base_state) | set(own_state))
+            raise AssertionError(unknown_keys_text(run.result, base, missing, present))
+        diffs = compare(base_state, own_state, param.parity)
+        self._record_parity(item, run, base, diffs)
+        if diffs:
+            raise AssertionError(
+                parity_text(baseline=base, other=run.result, diffs=diffs, store_display=self.store_display)
+            )
+
+    def _record_parity(self, item: pytest.Item, run: WtbRun, base: ExecutionResult, diffs: list[Any]) -> None:
+        if self.store is None:
+            return
+        import json
+
+        from pytest_wtb.compare import short
+
+        try:
+            self.store.results.record_parity(
+                run_id=self.run_id,
+                nodeid=item.nodeid,
+                variant=run.variant,
+                baseline=base.variant,
+                case_id=run.case_id,
+                passed=not diffs,
+                thread_id=run.thread_id,
+                baseline_thread_id=base.thread_id,
+                diff_json=json.dumps([[d.path, short(d.baseline), short(d.other)] for d in diffs]),
+            )
+        except WtbError:
+            pass  # the parity verdict still reaches pytest; the store error shows on the executions
+
+    def finish(self, status: str) -> None:
+        if self.batch is not None:
+            self.batch.stop()
+        if self.store is not None:
+            try:
+                self.store.results.end_run(self.run_id, status)
+            except WtbError:
+                pass
+            self.store.close()
+            self.store = None
+
+
+def xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")

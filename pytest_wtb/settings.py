@@ -1,0 +1,119 @@
+"""Options and ini keys -> one frozen Settings. CLI wins over ini; bad values list the valid ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from pytest_wtb.errors import ConfigError
+from pytest_wtb.store.urls import StoreURL, parse_store_url
+
+BUILTIN_BACKENDS: Final = ("threads", "ray")
+DEFAULT_THREAD_WORKERS: Final = 16
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str  # ini key; the CLI option is --wtb-<name with dashes>
+    help: str
+    default: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS: Final = (
+    OptionSpec("wtb_backend", "where executions run: threads (default), ray, or a plugin's backend", "threads"),
+    OptionSpec("wtb_workers", "thread count (threads, default 16) or actor count (ray, default: cluster CPUs)"),
+    OptionSpec("wtb_store", "results and checkpoints: sqlite:///path or postgresql://... "
+               "(default sqlite:///<rootdir>/.wtb/wtb.db)"),
+    OptionSpec("wtb_ray_address", "join this Ray cluster (HOST:PORT or auto) instead of starting a local one"),
+    OptionSpec("wtb_timeout", "per-execution limit in seconds, counted from when the execution starts"),
+    OptionSpec("wtb_retries", "retries for an execution lost to a crashed worker (default 2)", "2"),
+    OptionSpec("wtb_compare_backends", "A,B: run every execution on both backends and fail items that differ"),
+    OptionSpec("wtb_max_pending", "ray: at most this many executions in flight (default 2 x actors)"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str = "threads"
+    workers: int | None = None
+    store: StoreURL | None = None
+    ray_address: str | None = None
+    timeout_s: float | None = None
+    retries: int = 2
+    compare_backends: tuple[str, ...] = ()
+    max_pending: int | None = None
+
+    @property
+    def thread_workers(self) -> int:
+        return self.workers or DEFAULT_THREAD_WORKERS
+
+
+# value, and the directory a relative path in it is relative to
+Lookup = Callable[[str], tuple[str | None, Path]]
+
+
+def _int(flag: str, raw: str, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{flag}={raw!r} is not a whole number; use an integer >= {minimum}") from None
+    if value < minimum:
+        raise ConfigError(f"{flag}={value} is too small; use an integer >= {minimum}")
+    return value
+
+
+def _seconds(flag: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{flag}={raw!r} is not a number of seconds; use e.g. {flag}=30") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{flag}={raw} must be a positive, finite number of seconds")
+    return value
+
+
+def backend_choices() -> str:
+    return ", ".join(BUILTIN_BACKENDS) + " (or a name a plugin's pytest_wtb_make_backend accepts)"
+
+
+def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
+    """Build Settings from option values; backend names are checked against the hook by the caller."""
+
+    def get(name: str) -> tuple[str | None, Path]:
+        value, base = lookup(name)
+        return (value.strip() if isinstance(value, str) and value.strip() else None), base
+
+    backend = get("wtb_backend")[0] or "threads"
+    workers_raw = get("wtb_workers")[0]
+    workers = _int("--wtb-workers", workers_raw, 1) if workers_raw else None
+    timeout_raw = get("wtb_timeout")[0]
+    retries_raw = get("wtb_retries")[0]
+    pending_raw = get("wtb_max_pending")[0]
+    compare_raw = get("wtb_compare_backends")[0]
+    compare: tuple[str, ...] = ()
+    if compare_raw:
+        compare = tuple(p.strip() for p in compare_raw.split(",") if p.strip())
+        if len(compare) != 2 or compare[0] == compare[1]:
+            raise ConfigError(
+                f"--wtb-compare-backends={compare_raw!r} needs two different backends, e.g. threads,ray"
+            )
+    store_raw, store_base = get("wtb_store")
+    store = parse_store_url(store_raw, store_base) if store_raw else parse_store_url(
+        f"sqlite:///{default_store_dir / 'wtb.db'}", default_store_dir
+    )
+    return Settings(
+        backend=backend,
+        workers=workers,
+        store=store,
+        ray_address=get("wtb_ray_address")[0],
+        timeout_s=_seconds("--wtb-timeout", timeout_raw) if timeout_raw else None,
+        retries=_int("--wtb-retries", retries_raw, 0) if retries_raw else 2,
+        compare_backends=compare,
+        max_pending=_int("--wtb-max-pending", pending_raw, 1) if pending_raw else None,
+    )

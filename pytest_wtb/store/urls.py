@@ -1,0 +1,65 @@
+"""Store URLs: parse, resolve relative SQLite paths, and mask passwords for anything shown."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+
+from pytest_wtb.errors import ConfigError
+
+VALID_FORMS: Final = "sqlite:///relative/or/absolute/path.db or postgresql://user[:password]@host[:port]/database"
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)", re.I)
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    kind: str  # "sqlite" or "postgresql"
+    url: str  # as given, resolved (for sqlite: absolute path)
+    sqlite_path: Path | None = None
+
+    @property
+    def display(self) -> str:
+        return mask(self.url)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.sqlite_path}"
+        parts = urlsplit(self.url)
+        return urlunsplit(("postgresql+psycopg", *parts[1:]))
+
+    @property
+    def libpq_url(self) -> str:
+        parts = urlsplit(self.url)
+        return urlunsplit(("postgresql", *parts[1:]))
+
+
+def mask(text: str) -> str:
+    """Replace any password in URLs inside ``text`` with ***."""
+    return _PASSWORD_IN_URL.sub(lambda m: f"{m['head']}***{m['at']}", text)
+
+
+def parse_store_url(raw: str, base_dir: Path) -> StoreURL:
+    raw = raw.strip()
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if scheme == "sqlite":
+        path_part = raw[len("sqlite://") :]
+        if not path_part.startswith("/") or path_part in ("/", "/:memory:") or ":memory:" in path_part:
+            raise ConfigError(
+                f"--wtb-store={mask(raw)}: SQLite stores must be a file so results and checkpoints "
+                f"can be opened after the run; use {VALID_FORMS}"
+            )
+        rel = path_part[1:]
+        path = Path(rel) if rel.startswith("/") else base_dir / rel
+        return StoreURL("sqlite", f"sqlite:///{path}", path)
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        parts = urlsplit(raw)
+        if not parts.hostname and "host=" not in parts.query:
+            raise ConfigError(f"--wtb-store={mask(raw)}: no host in the PostgreSQL URL; use {VALID_FORMS}")
+        if not parts.path.strip("/"):
+            raise ConfigError(f"--wtb-store={mask(raw)}: no database in the PostgreSQL URL; use {VALID_FORMS}")
+        return StoreURL("postgresql", urlunsplit(("postgresql", *parts[1:])))
+    raise ConfigError(f"--wtb-store={mask(raw)} is not a store URL pytest-wtb knows; use {VALID_FORMS}")
