@@ -69,14 +69,15 @@ def compile_variant(variant: Variant, checkpointer: Any, graph: Any = None) -> P
             builder = _replace_nodes(graph, variant) if variant.node_overrides else graph
             return builder.compile(checkpointer=checkpointer)
         if not variant.node_overrides:
-            return graph.copy(update={"checkpointer": checkpointer})
-        builder = getattr(graph, "builder", None)
-        if not isinstance(builder, StateGraph):
+            copied: Pregel[Any, Any, Any, Any] = graph.copy(update={"checkpointer": checkpointer})
+            return copied
+        compiled_builder = getattr(graph, "builder", None)
+        if not isinstance(compiled_builder, StateGraph):
             raise GraphBuildError(
                 f"variant '{variant.name}': with_nodes() needs a StateGraph, and the compiled graph of "
                 f"'{variant.base_name}' does not expose its builder"
             )
-        return _replace_nodes(builder, variant).compile(
+        return _replace_nodes(compiled_builder, variant).compile(
             checkpointer=checkpointer,
             interrupt_before=graph.interrupt_before_nodes or None,
             interrupt_after=graph.interrupt_after_nodes or None,

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_wtb_make_backend(config: pytest.Config, name: str) -> Backend | None:  # type: ignore[empty-body]
+def pytest_wtb_make_backend(config: pytest.Config, name: str) -> Backend | None:
     """Return the backend object for ``name`` (an unstarted :class:`pytest_wtb.Backend`), or None.
 
     The built-in ``threads`` and ``ray`` backends are the ``trylast`` defaults; a conftest can

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from pytest_wtb.model import LOST, TIMED_OUT, ExecutionResult
 from pytest_wtb.compare import Difference, short
+from pytest_wtb.model import LOST, TIMED_OUT, ExecutionResult
 
 MAX_PATHS = 25
 

@@ -7,7 +7,7 @@ import shlex
 import socket
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,9 @@ import pytest
 from pytest_wtb.backends.base import Backend, BackendContext
 from pytest_wtb.batch import Batch, owner_label
 from pytest_wtb.collect import ItemParam, VariantCheck, item_param
+from pytest_wtb.compare import compare, unknown_keys
 from pytest_wtb.errors import ExecutionFailed, WtbError
 from pytest_wtb.model import ExecutionResult
-from pytest_wtb.compare import compare, unknown_keys
 from pytest_wtb.plan import make_plan, request_key
 from pytest_wtb.report import execution_failure_text, parity_text, unknown_keys_text
 from pytest_wtb.settings import Settings
@@ -31,16 +31,16 @@ class WtbRun:
 
     variant: str
     case_id: str
-    input: Any
-    state: dict[str, Any] | None
+    input: Any = field(repr=False)
+    state: dict[str, Any] | None = field(repr=False)
     error: Any
     thread_id: str
-    checkpoint_id: str | None
-    duration_s: float
-    backend: str
+    checkpoint_id: str | None = field(repr=False)
+    duration_s: float = field(repr=False)
+    backend: str = field(repr=False)
     status: str
-    result: ExecutionResult
-    baseline: WtbRun | None = None
+    result: ExecutionResult = field(repr=False)
+    baseline: WtbRun | None = field(default=None, repr=False)
 
 
 def _git(rootdir: Path, *args: str) -> str | None:

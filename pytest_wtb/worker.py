@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+
 from pytest_wtb.errors import GraphBuildError
 from pytest_wtb.graphs import compile_variant
 from pytest_wtb.model import FAILED, SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
@@ -55,7 +57,8 @@ def user_traceback(exc: BaseException, limit: int = 12) -> str:
 
 
 def _is_internal(filename: str) -> bool:
-    return any(part in filename for part in _INTERNAL_PARTS) or filename.startswith(sys.prefix + os.sep + "lib")
+    stdlib = filename.startswith(sys.base_prefix + os.sep + "lib")
+    return stdlib or any(part in filename for part in _INTERNAL_PARTS)
 
 
 def error_info(exc: BaseException, node: str | None) -> ErrorInfo:
@@ -74,7 +77,7 @@ def execute(
     progress = progress or Progress()
     progress.started = time.time()
     t0 = time.perf_counter()
-    base = dict(
+    base: dict[str, Any] = dict(
         key=spec.key,
         thread_id=spec.thread_id,
         variant=spec.variant_name,
@@ -89,7 +92,7 @@ def execute(
         err = ErrorInfo(type="GraphBuildError", message=str(exc), traceback=user_traceback(exc))
         return ExecutionResult(status=FAILED, error=err, duration_s=time.perf_counter() - t0, **base)
 
-    config: dict[str, Any] = {"configurable": {"thread_id": spec.thread_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": spec.thread_id}}
     nodes: list[NodeRun] = []
     task_started: dict[str, float] = {}
     step = 0
@@ -99,12 +102,12 @@ def execute(
             if "result" in event or "error" in event:
                 with progress.lock:
                     progress.running.pop(task_id, None)
-                err = event.get("error")
+                node_error = event.get("error")
                 run = NodeRun(
                     step=step,
                     node=name,
                     duration_s=time.perf_counter() - task_started.pop(task_id, t0),
-                    error=None if err is None else f"{type(err).__name__}: {err}",
+                    error=None if node_error is None else f"{type(node_error).__name__}: {node_error}",
                 )
                 nodes.append(run)
                 if on_node is not None:
@@ -138,7 +141,7 @@ def execute(
     )
 
 
-def _failing_node(graph: Any, config: dict[str, Any], progress: Progress) -> str | None:
+def _failing_node(graph: Any, config: RunnableConfig, progress: Progress) -> str | None:
     try:
         failed = [t.name for t in graph.get_state(config).tasks if t.error is not None]
     except Exception:
@@ -147,7 +150,7 @@ def _failing_node(graph: Any, config: dict[str, Any], progress: Progress) -> str
     return ", ".join(names) if names else None
 
 
-def _last_checkpoint_id(graph: Any, config: dict[str, Any]) -> str | None:
+def _last_checkpoint_id(graph: Any, config: RunnableConfig) -> str | None:
     try:
         cid = graph.get_state(config).config["configurable"].get("checkpoint_id")
     except Exception:

@@ -1,4 +1,8 @@
-"""Result tables (SQLAlchemy Core). LangGraph's savers own their own checkpoint tables beside these."""
+"""Result tables (SQLAlchemy Core). LangGraph's savers own their own checkpoint tables beside these.
+
+Bump SCHEMA_VERSION with every change here and add the step that upgrades the previous version in
+``migrations.py``: stores written by older versions are migrated on open, newer ones are refused.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 metadata = MetaData()
 
@@ -41,6 +45,9 @@ runs = Table(
     Column("git_commit", String(64)),
     Column("git_branch", String(255)),
     Column("args", Text),
+    Column("heartbeat_at", Float),  # v2: refreshed while the run is alive; stale = abandoned
+    Index("ix_wtb_runs_started_at", "started_at"),
+    Index("ix_wtb_runs_status", "status", "heartbeat_at"),
 )
 
 executions = Table(
@@ -72,6 +79,9 @@ executions = Table(
     PrimaryKeyConstraint("run_id", "exec_key"),
     Index("ix_wtb_executions_thread_id", "thread_id", unique=True),
     Index("ix_wtb_executions_variant_case", "variant", "case_id"),
+    # v2: match an execution across runs by (scope, variant, case_id): --wtb-against, diff
+    Index("ix_wtb_executions_run_match", "run_id", "scope", "variant", "case_id"),
+    Index("ix_wtb_executions_status", "status", "run_id"),
 )
 
 parity_outcomes = Table(
@@ -87,6 +97,7 @@ parity_outcomes = Table(
     Column("thread_id", String(255)),
     Column("baseline_thread_id", String(255)),
     Column("diff_json", Text),
+    Column("against_run", String(64)),  # v2: set when compared with a stored run (--wtb-against)
 )
 
 dead_letters = Table(
@@ -99,4 +110,21 @@ dead_letters = Table(
     Column("attempts", Integer, nullable=False),
     Column("errors_json", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# v2: one row per execution event, written in the same transaction as the row it describes, so a
+# consumer that reads events in id order never sees an event for a change that was rolled back.
+outbox = Table(
+    "wtb_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("exec_key", String(32)),
+    Column("thread_id", String(255)),
+    Column("event_type", String(64), nullable=False),
+    Column("payload_json", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("processed_at", Float),
+    Index("ix_wtb_outbox_pending", "processed_at", "id"),
 )

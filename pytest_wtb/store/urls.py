@@ -6,12 +6,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from pytest_wtb.errors import ConfigError
 
 VALID_FORMS: Final = "sqlite:///relative/or/absolute/path.db or postgresql://user[:password]@host[:port]/database"
+# user:password@ in any URL, and password=... in a query string or a libpq key=value string
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)", re.I)
+_PASSWORD_PARAM = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|[^&\s]*)", re.I)
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,38 @@ class StoreURL:
         parts = urlsplit(self.url)
         return urlunsplit(("postgresql", *parts[1:]))
 
+    @property
+    def host(self) -> str:
+        """host:port (or the socket directory), for messages."""
+        parts = urlsplit(self.url)
+        query = parse_qs(parts.query)
+        host = parts.hostname or (query.get("host") or ["localhost"])[0]
+        port = parts.port or int((query.get("port") or ["5432"])[0])
+        return f"{host}:{port}"
+
+    @property
+    def database(self) -> str:
+        if self.kind == "sqlite":
+            return str(self.sqlite_path)
+        return unquote(urlsplit(self.url).path.lstrip("/"))
+
+    @property
+    def user(self) -> str | None:
+        parts = urlsplit(self.url)
+        return unquote(parts.username) if parts.username else None
+
+    def describe(self) -> str:
+        """Where the store is, without secrets: host and database for PostgreSQL, the file for SQLite."""
+        if self.kind == "sqlite":
+            return f"SQLite store {self.sqlite_path}"
+        user = f" as user '{self.user}'" if self.user else ""
+        return f"PostgreSQL database '{self.database}' on {self.host}{user} ({self.display})"
+
 
 def mask(text: str) -> str:
-    """Replace any password in URLs inside ``text`` with ***."""
-    return _PASSWORD_IN_URL.sub(lambda m: f"{m['head']}***{m['at']}", text)
+    """Replace any password in URLs or ``password=`` settings inside ``text`` with ***."""
+    text = _PASSWORD_IN_URL.sub(lambda m: f"{m['head']}***{m['at']}", text)
+    return _PASSWORD_PARAM.sub(lambda m: f"{m['head']}***", text)
 
 
 def parse_store_url(raw: str, base_dir: Path) -> StoreURL:
@@ -57,6 +87,10 @@ def parse_store_url(raw: str, base_dir: Path) -> StoreURL:
         return StoreURL("sqlite", f"sqlite:///{path}", path)
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         parts = urlsplit(raw)
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError:
+            raise ConfigError(f"--wtb-store={mask(raw)}: the port is not a number; use {VALID_FORMS}") from None
         if not parts.hostname and "host=" not in parts.query:
             raise ConfigError(f"--wtb-store={mask(raw)}: no host in the PostgreSQL URL; use {VALID_FORMS}")
         if not parts.path.strip("/"):

@@ -1,0 +1,579 @@
+#!/usr/bin/env python
+"""pytest-wtb benchmarks: the plugin against what people write by hand.
+
+Run on demand, never collected by pytest (all test files are generated into a temp dir):
+
+    .venv/bin/python benchmarks/run.py                 # everything, 3 repetitions, prints the table
+    .venv/bin/python benchmarks/run.py --only 1,2      # a subset
+    .venv/bin/python benchmarks/run.py --reps 5 --readme benchmarks/README.md
+
+Measurements (every one is a fresh subprocess with a fresh SQLite file; medians over --reps,
+after one discarded warm-up run of each configuration):
+
+1. 500 trivial executions (5 variants x 100 cases, 3-node graph, durability="sync", SqliteSaver):
+   ``pytest -q -p no:cacheprovider --wtb-store=sqlite:///<tmp>/wtb.db`` end to end, and the batch
+   alone (first runtestloop hook -> last execution row's ended_at), against a hand-written
+   ThreadPoolExecutor loop over ``graph.invoke(..., durability="sync")`` sharing one
+   ``SqliteSaver(sqlite3.connect(path, check_same_thread=False))``: the loop alone (in-process) and
+   the whole script as a subprocess (python start-up and imports included).
+2. I/O-bound: 200 executions whose middle node sleeps 50 ms, against the ideal
+   ceil(200 / workers) x 50 ms and against the same tests written with plain
+   ``pytest.mark.parametrize`` calling ``graph.invoke`` under ``pytest -n 2``.
+3. 10,000 items (10 variants x 1,000 cases): collection time per item, the non-execution time per
+   item (wall - execution span) / items, and peak RSS of the pytest process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PY = sys.executable
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+# --------------------------------------------------------------------------------------------
+# generated files (written into a temp dir, never under the repository)
+# --------------------------------------------------------------------------------------------
+
+GRAPH_MODULE = '''\
+"""A trivial 3-node graph: a -> b -> c. Node b optionally sleeps (a stand-in for an LLM call)."""
+import time
+from typing import TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+
+class State(TypedDict, total=False):
+    x: int
+    y: int
+    done: bool
+
+
+def build(k, sleep_s=0.0):
+    def a(s):
+        return {"y": s["x"] + k}
+
+    def b(s):
+        if sleep_s:
+            time.sleep(sleep_s)
+        return {"y": s["y"] * 2}
+
+    def c(s):
+        return {"done": True}
+
+    g = StateGraph(State)
+    g.add_node("a", a)
+    g.add_node("b", b)
+    g.add_node("c", c)
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", "c")
+    g.add_edge("c", END)
+    return g
+'''
+
+WTB_TEST_MODULE = '''\
+import pytest_wtb as wtb
+
+from benchgraph import build
+
+N_VARIANTS = {n_variants}
+N_CASES = {n_cases}
+SLEEP_S = {sleep_s!r}
+
+
+def _factory(k):
+    def factory():
+        return build(k, SLEEP_S)
+
+    return factory
+
+
+for _k in range(N_VARIANTS):
+    globals()[f"v{{_k}}"] = wtb.variant(name=f"v{{_k}}", baseline=_k == 0)(_factory(_k))
+
+
+@wtb.cases({{f"c{{i}}": {{"x": i}} for i in range(N_CASES)}})
+def test_bench(wtb_run):
+    assert wtb_run.state["done"] is True
+'''
+
+PARAM_TEST_MODULE = '''\
+"""The same tests without the plugin: plain parametrize, one graph.invoke per test."""
+import os
+import sqlite3
+
+import pytest
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from benchgraph import build
+
+N_VARIANTS = {n_variants}
+N_CASES = {n_cases}
+SLEEP_S = {sleep_s!r}
+
+# one saver per xdist worker process (a file per worker: two processes switching one new file to
+# WAL at the same moment can report "database is locked")
+_DB = os.environ["WTB_BENCH_PARAM_DB"] + "." + os.environ.get("PYTEST_XDIST_WORKER", "main")
+_saver = SqliteSaver(sqlite3.connect(_DB, check_same_thread=False, timeout=30))
+_graphs = {{}}
+
+
+def _graph(k):
+    if k not in _graphs:
+        _graphs[k] = build(k, SLEEP_S).compile(checkpointer=_saver)
+    return _graphs[k]
+
+
+@pytest.mark.parametrize(
+    "k,i",
+    [(k, i) for k in range(N_VARIANTS) for i in range(N_CASES)],
+    ids=[f"v{{k}}-c{{i}}" for k in range(N_VARIANTS) for i in range(N_CASES)],
+)
+def test_param(k, i):
+    out = _graph(k).invoke({{"x": i}}, {{"configurable": {{"thread_id": f"p-{{k}}-{{i}}"}}}}, durability="sync")
+    assert out["done"] is True
+'''
+
+HANDWRITTEN_SCRIPT = '''\
+"""The typical hand-written version: one shared SqliteSaver, a ThreadPoolExecutor, graph.invoke."""
+import json
+import sqlite3
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from benchgraph import build
+
+
+def main(db, n_variants, n_cases, sleep_s, workers):
+    t0 = time.perf_counter()
+    saver = SqliteSaver(sqlite3.connect(db, check_same_thread=False))
+    graphs = [build(k, sleep_s).compile(checkpointer=saver) for k in range(n_variants)]
+    jobs = [(k, i) for k in range(n_variants) for i in range(n_cases)]
+
+    def run(job):
+        k, i = job
+        cfg = {"configurable": {"thread_id": f"hw-{k}-{i}"}}
+        out = graphs[k].invoke({"x": i}, cfg, durability="sync")
+        assert out["done"] is True
+        return out
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(run, jobs))
+    loop_s = time.perf_counter() - t0
+    assert len(results) == len(jobs)
+    print(json.dumps({"loop_s": loop_s, "n": len(results)}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
+'''
+
+# Timestamps of pytest's phases, written to $WTB_BENCH_TIMES. tryfirst hookwrappers are outermost,
+# so loop_start is taken before pytest-wtb's own runtestloop wrapper submits the batch.
+TIMING_CONFTEST = '''\
+import json
+import os
+import time
+
+import pytest
+
+_T = {"conftest_import": time.time()}
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_collection(session):
+    _T["collect_start"] = time.time()
+    yield
+    _T["collect_end"] = time.time()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtestloop(session):
+    _T["loop_start"] = time.time()
+    yield
+    _T["loop_end"] = time.time()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    _T["sessionfinish_start"] = time.time()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_terminal_summary(terminalreporter):
+    _T["summary_start"] = time.time()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    _T["unconfigure"] = time.time()
+    path = os.environ.get("WTB_BENCH_TIMES")
+    if path:
+        with open(path, "w") as fh:
+            json.dump(_T, fh)
+'''
+
+INI = "[pytest]\n# generated by benchmarks/run.py; pins rootdir to this temp dir\n"
+
+
+def write_project(root: Path, test_module: str | None, name: str, *, conftest: bool = True) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pytest.ini").write_text(INI)
+    (root / "benchgraph.py").write_text(GRAPH_MODULE)
+    (root / "handwritten.py").write_text(HANDWRITTEN_SCRIPT)
+    if conftest:
+        (root / "conftest.py").write_text(TIMING_CONFTEST)
+    if test_module is not None:
+        (root / name).write_text(test_module)
+    return root
+
+
+# --------------------------------------------------------------------------------------------
+# running things
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    wall_s: float
+    rc: int
+    out: str
+    maxrss_mb: float
+    times: dict[str, float] = field(default_factory=dict)
+    t0: float = 0.0
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WTB_"))}
+    env.update(extra)
+    return env
+
+
+def run_proc(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> Proc:
+    """Wall time and peak RSS (wait4's rusage: this child and the children it reaped) of one command."""
+    times_path = cwd / f".times-{time.monotonic_ns()}.json"
+    env = clean_env({"WTB_BENCH_TIMES": str(times_path), **(extra_env or {})})
+    with tempfile.TemporaryFile() as out:
+        t0_epoch = time.time()
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    times: dict[str, float] = {}
+    if times_path.exists():
+        times = json.loads(times_path.read_text())
+        times_path.unlink()
+    return Proc(wall, p.returncode, text, usage.ru_maxrss / 1024, times, t0_epoch)
+
+
+def require_ok(proc: Proc, what: str, expect: str | None = None) -> None:
+    if proc.rc != 0 or (expect is not None and expect not in proc.out):
+        tail = "\n".join(proc.out.strip().splitlines()[-25:])
+        raise SystemExit(f"benchmark step failed: {what} (exit {proc.rc}, expected {expect!r})\n{tail}")
+
+
+def store_span(db: Path) -> dict[str, float]:
+    """First start, last end and count of the executions the plugin recorded in a fresh store."""
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute(
+            "SELECT min(started_at), max(ended_at), count(*), sum(status = 'succeeded') FROM wtb_executions"
+        ).fetchone()
+    finally:
+        conn.close()
+    return {"first_start": row[0], "last_end": row[1], "count": row[2], "succeeded": row[3]}
+
+
+def pytest_cmd(target: str, *extra: str) -> list[str]:
+    return [PY, "-m", "pytest", target, "-q", "-p", "no:cacheprovider", *extra]
+
+
+def run_wtb(project: Path, n_items: int, workers: int, extra: tuple[str, ...] = ()) -> dict[str, float]:
+    """One plugin run on a fresh store; phase times from the conftest and the store."""
+    store_dir = Path(tempfile.mkdtemp(prefix="store-", dir=project))
+    db = store_dir / "wtb.db"
+    cmd = pytest_cmd(".", f"--wtb-store=sqlite:///{db}", f"--wtb-workers={workers}", *extra)
+    proc = run_proc(cmd, project)
+    require_ok(proc, " ".join(cmd), f"{n_items} passed")
+    span = store_span(db)
+    if span["succeeded"] != n_items:
+        raise SystemExit(f"expected {n_items} succeeded executions in {db}, found {span}")
+    t = proc.times
+    res = {
+        "wall": proc.wall_s,
+        "maxrss_mb": proc.maxrss_mb,
+        "startup": t["collect_start"] - proc.t0,
+        "collect": t["collect_end"] - t["collect_start"],
+        "batch": span["last_end"] - t["loop_start"],  # submit (incl. store open) -> last result
+        "exec_span": span["last_end"] - span["first_start"],  # first execution start -> last end
+        "loop": t["loop_end"] - t["loop_start"],
+        "tail": t["loop_end"] - span["last_end"],  # items still reported after the last result
+        "finish": proc.t0 + proc.wall_s - t["loop_end"],  # everything after the test loop
+        "sessionfinish": t["summary_start"] - t["sessionfinish_start"],  # incl. pytest-wtb's finish()
+        "exit": proc.t0 + proc.wall_s - t["unconfigure"],  # interpreter shutdown
+    }
+    shutil.rmtree(store_dir, ignore_errors=True)
+    return res
+
+
+def run_collect_only(project: Path, n_items: int) -> dict[str, float]:
+    proc = run_proc(pytest_cmd(".", "--collect-only"), project)
+    require_ok(proc, f"--collect-only in {project}", f"{n_items} test")
+    return {"wall": proc.wall_s, "maxrss_mb": proc.maxrss_mb,
+            "collect": proc.times["collect_end"] - proc.times["collect_start"]}
+
+
+def run_handwritten(project: Path, n_variants: int, n_cases: int, sleep_s: float, workers: int) -> dict[str, float]:
+    store_dir = Path(tempfile.mkdtemp(prefix="hw-", dir=project))
+    cmd = [PY, "handwritten.py", str(store_dir / "hw.db"), str(n_variants), str(n_cases), str(sleep_s), str(workers)]
+    proc = run_proc(cmd, project)
+    require_ok(proc, " ".join(cmd), '"loop_s"')
+    data = json.loads(proc.out.strip().splitlines()[-1])
+    shutil.rmtree(store_dir, ignore_errors=True)
+    return {"wall": proc.wall_s, "loop": data["loop_s"], "maxrss_mb": proc.maxrss_mb}
+
+
+def run_param(project: Path, n_items: int, xdist: int) -> dict[str, float]:
+    store_dir = Path(tempfile.mkdtemp(prefix="param-", dir=project))
+    cmd = pytest_cmd(".", "-n", str(xdist))
+    proc = run_proc(cmd, project, {"WTB_BENCH_PARAM_DB": str(store_dir / "param.db")})
+    require_ok(proc, " ".join(cmd), f"{n_items} passed")
+    shutil.rmtree(store_dir, ignore_errors=True)
+    return {"wall": proc.wall_s, "maxrss_mb": proc.maxrss_mb}
+
+
+def repeat(fns: dict[str, Any], reps: int, warmup: bool = True) -> dict[str, dict[str, float]]:
+    """Median of each field over ``reps`` runs of each configuration, after one discarded warm-up run.
+
+    The configurations are interleaved (A B A B ...) so drifting load from other processes on the
+    shared machine hits all of them alike.
+    """
+    if warmup:
+        for fn in fns.values():
+            fn()
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in fns}
+    for i in range(reps):
+        for name, fn in fns.items():
+            runs[name].append(fn())
+            print(f"  {name} #{i + 1}: " + ", ".join(f"{k}={v:.3f}" for k, v in runs[name][-1].items()),
+                  flush=True)
+    out = {}
+    for name, rs in runs.items():
+        med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+        med["wall_min"] = min(r["wall"] for r in rs)
+        med["wall_max"] = max(r["wall"] for r in rs)
+        out[name] = med
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the three measurements
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    measurement: str
+    plugin: str
+    baseline: str
+    ratio: float | None
+    goal: str
+    met: bool | None
+
+
+def fmt_s(x: float) -> str:
+    return f"{x:.3f} s"
+
+
+def bench_throughput(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[str, Any]]:
+    nv, nc = 5, 100
+    n = nv * nc
+    project = write_project(tmp / "b1", WTB_TEST_MODULE.format(n_variants=nv, n_cases=nc, sleep_s=0.0),
+                            "test_wtb_bench.py")
+    print(f"[1] {n} trivial executions, {workers} workers", flush=True)
+    r = repeat({"plugin": lambda: run_wtb(project, n, workers),
+                "hand-written": lambda: run_handwritten(project, nv, nc, 0.0, workers)}, reps)
+    wtb, hw = r["plugin"], r["hand-written"]
+    rows = [
+        Row(f"1a. {n} trivial execs, end to end (pytest vs script subprocess)", fmt_s(wtb["wall"]),
+            fmt_s(hw["wall"]), wtb["wall"] / hw["wall"], "<= 1.3", wtb["wall"] / hw["wall"] <= 1.3),
+        Row(f"1b. {n} trivial execs, batch vs in-process loop", fmt_s(wtb["batch"]),
+            fmt_s(hw["loop"]), wtb["batch"] / hw["loop"], "<= 1.3", wtb["batch"] / hw["loop"] <= 1.3),
+    ]
+    return rows, {"plugin": wtb, "handwritten": hw}
+
+
+def bench_io(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[str, Any]]:
+    nv, nc, sleep_s = 2, 100, 0.05
+    n = nv * nc
+    ideal = math.ceil(n / workers) * sleep_s
+    mod = dict(n_variants=nv, n_cases=nc, sleep_s=sleep_s)
+    project = write_project(tmp / "b2", WTB_TEST_MODULE.format(**mod), "test_wtb_io.py")
+    param_project = write_project(tmp / "b2p", PARAM_TEST_MODULE.format(**mod), "test_param_io.py")
+    print(f"[2] {n} executions sleeping {sleep_s * 1000:.0f} ms, {workers} workers, ideal {ideal:.3f} s", flush=True)
+    r = repeat({"plugin": lambda: run_wtb(project, n, workers),
+                "hand-written": lambda: run_handwritten(project, nv, nc, sleep_s, workers),
+                "parametrize -n 2": lambda: run_param(param_project, n, 2)}, reps)
+    wtb, hw, param = r["plugin"], r["hand-written"], r["parametrize -n 2"]
+    rows = [
+        Row(f"2a. {n} x 50 ms sleep, batch vs ideal ceil({n}/{workers})x50ms", fmt_s(wtb["batch"]),
+            fmt_s(ideal), wtb["batch"] / ideal, "<= 1.5", wtb["batch"] / ideal <= 1.5),
+        Row("2b. same, end to end vs ideal (info: includes ~startup)", fmt_s(wtb["wall"]),
+            fmt_s(ideal), wtb["wall"] / ideal, "-", None),
+        Row("2c. same, hand-written in-process loop vs ideal (info)", fmt_s(hw["loop"]),
+            fmt_s(ideal), hw["loop"] / ideal, "-", None),
+        Row("2d. same, end to end vs parametrize + invoke, pytest -n 2", fmt_s(wtb["wall"]),
+            fmt_s(param["wall"]), wtb["wall"] / param["wall"], "<= 0.2 (5x faster)",
+            wtb["wall"] / param["wall"] <= 0.2),
+    ]
+    return rows, {"ideal": ideal, "plugin": wtb, "handwritten": hw, "param_xdist2": param}
+
+
+def bench_overhead(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[str, Any]]:
+    nv, nc = 10, 1000
+    n = nv * nc
+    project = write_project(tmp / "b3", WTB_TEST_MODULE.format(n_variants=nv, n_cases=nc, sleep_s=0.0),
+                            "test_wtb_many.py")
+    small = write_project(tmp / "b3s", WTB_TEST_MODULE.format(n_variants=nv, n_cases=1, sleep_s=0.0),
+                          "test_wtb_small.py")
+    print(f"[3] {n} items ({nv} variants x {nc} cases)", flush=True)
+    r = repeat({f"collect-only {nv} items": lambda: run_collect_only(small, nv),
+                f"collect-only {n} items": lambda: run_collect_only(project, n)}, reps)
+    col_small, col = r[f"collect-only {nv} items"], r[f"collect-only {n} items"]
+    r = repeat({f"plugin {n} items": lambda: run_wtb(project, n, workers),
+                "hand-written": lambda: run_handwritten(project, nv, nc, 0.0, workers)}, reps, warmup=False)
+    wtb, hw = r[f"plugin {n} items"], r["hand-written"]
+    collect_ms = (col["wall"] - col_small["wall"]) / (n - nv) * 1000
+    nonexec_ms = (wtb["wall"] - wtb["exec_span"]) / n * 1000
+    marginal_ms = (wtb["wall"] - wtb["exec_span"] - col_small["wall"]) / n * 1000
+    over_hw_ms = (wtb["wall"] - hw["wall"]) / n * 1000
+    rows = [
+        Row(f"3a. collection per item ({n} vs {nv} items, --collect-only)", f"{collect_ms:.3f} ms",
+            "-", None, "info", None),
+        Row(f"3b. non-execution time per item, (wall - exec span)/{n}", f"{nonexec_ms:.3f} ms",
+            "-", None, "<= 1 ms", nonexec_ms <= 1.0),
+        Row("3c. same, minus fixed start-up (10-item --collect-only wall)", f"{marginal_ms:.3f} ms",
+            "-", None, "info", None),
+        Row(f"3d. end to end over hand-written script, per item ({n} execs)", f"{over_hw_ms:.3f} ms",
+            "-", None, "info", None),
+        Row(f"3e. end to end wall, {n} items vs hand-written script", fmt_s(wtb["wall"]),
+            fmt_s(hw["wall"]), wtb["wall"] / hw["wall"], "info", None),
+        Row(f"3f. peak RSS of pytest, {n} items run (baseline: hand-written)", f"{wtb['maxrss_mb']:.0f} MB",
+            f"{hw['maxrss_mb']:.0f} MB", wtb["maxrss_mb"] / hw["maxrss_mb"], "info", None),
+    ]
+    extra = {"collect_only_small": col_small, "collect_only": col, "plugin": wtb, "handwritten": hw,
+             "collect_ms_per_item": collect_ms, "nonexec_ms_per_item": nonexec_ms,
+             "marginal_ms_per_item": marginal_ms, "over_handwritten_ms_per_item": over_hw_ms}
+    return rows, extra
+
+
+# --------------------------------------------------------------------------------------------
+# output
+# --------------------------------------------------------------------------------------------
+
+
+def table(rows: list[Row]) -> str:
+    head = ("measurement", "plugin", "baseline", "ratio", "goal", "met?")
+    body = [
+        (r.measurement, r.plugin, r.baseline, "-" if r.ratio is None else f"{r.ratio:.2f}", r.goal,
+         "-" if r.met is None else ("yes" if r.met else "NO"))
+        for r in rows
+    ]
+    widths = [max(len(str(x[i])) for x in (head, *body)) for i in range(len(head))]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(head), sep, *(line(b) for b in body)])
+
+
+def phases(name: str, d: dict[str, float]) -> str:
+    return f"{name}: " + ", ".join(f"{k}={v:.3f}" for k, v in d.items())
+
+
+def machine() -> str:
+    try:
+        load = "load avg %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        load = "load avg n/a"
+    return f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, {load}"
+
+
+def versions() -> str:
+    from importlib.metadata import version
+
+    names = ("pytest", "pytest-xdist", "langgraph", "langgraph-checkpoint-sqlite", "pytest-wtb")
+    out = []
+    for name in names:
+        try:
+            out.append(f"{name} {version(name)}")
+        except Exception:
+            out.append(f"{name} ?")
+    return ", ".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=3, help="measured repetitions per configuration (median)")
+    ap.add_argument("--workers", type=int, default=16, help="--wtb-workers and the hand-written pool size")
+    ap.add_argument("--only", default="1,2,3", help="comma-separated subset of 1,2,3")
+    ap.add_argument("--json", type=Path, help="also write all raw medians to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the generated temp dir")
+    args = ap.parse_args()
+    only = {s.strip() for s in args.only.split(",")}
+
+    tmp = Path(tempfile.mkdtemp(prefix="wtb-bench-"))
+    started = dt.datetime.now().astimezone()
+    print(f"generated projects in {tmp}\n{machine()}\n{versions()}", flush=True)
+    rows: list[Row] = []
+    raw: dict[str, Any] = {"machine_start": machine(), "versions": versions(), "reps": args.reps,
+                           "workers": args.workers, "started": started.isoformat(timespec="seconds")}
+    try:
+        for key, fn in (("1", bench_throughput), ("2", bench_io), ("3", bench_overhead)):
+            if key in only:
+                r, extra = fn(tmp, args.reps, args.workers)
+                rows += r
+                raw[key] = extra
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    raw["machine_end"] = machine()
+
+    print()
+    print(f"pytest-wtb benchmarks, {started:%Y-%m-%d %H:%M %Z}, medians of {args.reps} runs, "
+          f"--wtb-workers={args.workers}")
+    print(table(rows))
+    print()
+    for key in ("1", "2", "3"):
+        if key in raw:
+            for name, d in raw[key].items():
+                if isinstance(d, dict):
+                    print(phases(f"[{key}] {name}", d))
+    print(f"\n{raw['machine_end']}")
+    if args.json:
+        args.json.write_text(json.dumps(raw, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

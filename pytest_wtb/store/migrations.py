@@ -1,0 +1,101 @@
+"""Create the result tables on first use; migrate stores of older versions, refuse newer or foreign ones.
+
+Runs inside one write transaction. On PostgreSQL a transaction-scoped advisory lock serialises
+processes that open a fresh store at once (safe behind PgBouncer in transaction mode, unlike a
+session lock); on SQLite the transaction's ``BEGIN IMMEDIATE`` already does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from sqlalchemy import Connection, Table, insert, inspect, select, text, update
+
+from pytest_wtb.errors import StoreError
+from pytest_wtb.store import schema
+
+# LangGraph's SqliteSaver tables: a checkpoint file made by LangGraph alone is not foreign
+LANGGRAPH_SQLITE_TABLES: Final = frozenset({"checkpoints", "writes"})
+_LOCK_KEY: Final = 0x77746201  # "wtb" + 1: pg_advisory_xact_lock key for schema changes
+
+
+def _add_columns(conn: Connection, table: Table, names: list[str]) -> None:
+    present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in present:
+            column = table.c[name]
+            conn.execute(
+                text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(conn.dialect)}")
+            )
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    _add_columns(conn, schema.runs, ["heartbeat_at"])
+    _add_columns(conn, schema.parity_outcomes, ["against_run"])
+    # wtb_outbox and the new indexes come from _create_missing
+
+
+# version N -> the step that makes it N + 1
+MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _v1_to_v2}
+OLDEST_MIGRATABLE: Final = min(MIGRATIONS)
+
+
+def _create_missing(conn: Connection) -> None:
+    schema.metadata.create_all(conn, checkfirst=True)
+    for table in schema.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+def ensure_schema(conn: Connection, where: str, create: bool = True) -> int:
+    """Bring the store to SCHEMA_VERSION; return the version it had (0 for a new store)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    tables = set(inspect(conn).get_table_names())
+    ours = {t.name for t in schema.metadata.sorted_tables}
+    if schema.meta.name not in tables:
+        if tables & ours:
+            raise StoreError(
+                f"{where} holds pytest-wtb tables without a schema version (a pre-release store); "
+                "move it away or use another --wtb-store"
+            )
+        foreign = {t for t in tables - LANGGRAPH_SQLITE_TABLES if not t.startswith("sqlite_")}
+        if conn.dialect.name == "sqlite" and foreign:
+            shown = ", ".join(sorted(foreign)[:5])
+            raise StoreError(
+                f"{where} is a SQLite database of another application (tables: {shown}); "
+                "pytest-wtb will not write into it. Point --wtb-store at another file."
+            )
+        if not create:
+            raise StoreError(f"{where} has no pytest-wtb results yet; run pytest with wtb items first")
+        _create_missing(conn)
+        conn.execute(insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
+        return 0
+    raw = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar()
+    try:
+        found = int(raw) if raw is not None else -1
+    except ValueError:
+        found = -1
+    if found < 0:
+        raise StoreError(f"{where}: the schema version row is missing or corrupt ({raw!r}); use another store")
+    if found > schema.SCHEMA_VERSION:
+        raise StoreError(
+            f"{where} was written by a newer pytest-wtb (schema {found}, this one knows "
+            f"{schema.SCHEMA_VERSION}): upgrade pytest-wtb or use another --wtb-store"
+        )
+    if found < OLDEST_MIGRATABLE:
+        raise StoreError(
+            f"{where} has schema {found}, older than this pytest-wtb can migrate "
+            f"(from {OLDEST_MIGRATABLE}); prune or move it away, or use another --wtb-store"
+        )
+    if found < schema.SCHEMA_VERSION:
+        for version in range(found, schema.SCHEMA_VERSION):
+            MIGRATIONS[version](conn)
+        _create_missing(conn)
+        conn.execute(
+            update(schema.meta)
+            .where(schema.meta.c.key == "schema_version")
+            .values(value=str(schema.SCHEMA_VERSION))
+        )
+    return found
