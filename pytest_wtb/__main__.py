@@ -1,35 +1,23 @@
-"""``python -m pytest_wtb show THREAD_ID [--store URL]``: follow up a thread_id from a failure."""
+"""``python -m pytest_wtb show THREAD_ID | runs | diff RUN_A RUN_B | prune``: read the store.
+
+show follows up a thread_id from a failure; runs, diff and prune treat the store as a history."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from pytest_wtb import history_cli
 from pytest_wtb.errors import WtbError
 from pytest_wtb.history import checkpoint_history, format_history
-from pytest_wtb.store import Store, open_store, parse_store_url
+from pytest_wtb.history_cli import default_store_url, open_cli_store
 
-
-def default_store_url(start: Path) -> str:
-    """The nearest .wtb/wtb.db from ``start`` upwards: where pytest puts it by default."""
-    for folder in (start, *start.parents):
-        candidate = folder / ".wtb" / "wtb.db"
-        if candidate.is_file():
-            return f"sqlite:///{candidate}"
-    raise WtbError(
-        f"no .wtb/wtb.db in {start} or above; pass --store URL (the store the failure message names)"
-    )
-
-
-def _open(url_text: str | None) -> Store:
-    url = parse_store_url(url_text or default_store_url(Path.cwd()), Path.cwd())
-    return open_store(url, max_connections=2, create=False)
+__all__ = ["default_store_url", "main"]
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    store = _open(args.store)
+    store = open_cli_store(args.store)
     try:
         row = store.results.find_thread(args.thread_id)
         saver = store.checkpoints.new()
@@ -62,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     show.add_argument("thread_id")
     show.add_argument("--store", help="store URL (default: the nearest .wtb/wtb.db)")
     show.set_defaults(func=cmd_show)
+    history_cli.register(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -37,6 +37,22 @@ def pytest_wtb_make_backend(config: pytest.Config, name: str) -> Backend | None:
         from pytest_wtb.backends.threads import ThreadsBackend
 
         return ThreadsBackend(settings.thread_workers)
+    if name == "ray":
+        from pytest_wtb.backends import ray_cluster
+
+        if not ray_cluster.ray_installed():
+            raise pytest.UsageError(f"pytest-wtb: {ray_cluster.RAY_MISSING}")
+        from pytest_wtb.backends.ray import RayBackend
+
+        return RayBackend(
+            settings.workers,
+            settings.max_pending,
+            settings.ray_address,
+            num_cpus=getattr(settings, "ray_num_cpus", None),
+            memory=getattr(settings, "ray_memory", None),
+            max_concurrency=getattr(settings, "ray_max_concurrency", None) or 1,
+            ship_paths=[config.rootpath, config.invocation_params.dir],
+        )
     return None
 
 
@@ -109,6 +125,37 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    wtb = session.config.stash.get(SESSION_KEY, None)
+    config = session.config
+    wtb = config.stash.get(SESSION_KEY, None)
     if wtb is not None:
         wtb.finish("passed" if exitstatus == 0 else "failed")
+    lines = _store_summary(config)
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["wtb_store_summary"] = lines  # shown by the xdist controller
+    if any("could not be saved" in line for line in lines) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # results missing from the store fail the run
+
+
+STORE_SUMMARY_KEY = pytest.StashKey[list[str]]()
+
+
+def _store_summary(config: pytest.Config) -> list[str]:
+    """Store notes and unsaved results, this process's and (under xdist) its workers', once each."""
+    wtb = config.stash.get(SESSION_KEY, None)
+    own = wtb.history.summary_lines() if wtb is not None and wtb.history is not None else []
+    return list(dict.fromkeys(own + config.stash.get(STORE_SUMMARY_KEY, [])))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    lines = getattr(node, "workeroutput", {}).get("wtb_store_summary", [])
+    node.config.stash[STORE_SUMMARY_KEY] = node.config.stash.get(STORE_SUMMARY_KEY, []) + list(lines)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    lines = _store_summary(config)
+    if lines:
+        terminalreporter.write_sep("-", "pytest-wtb store")
+        for line in lines:
+            terminalreporter.write_line(line)

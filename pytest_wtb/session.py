@@ -21,6 +21,7 @@ from pytest_wtb.errors import ExecutionFailed, WtbError
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.plan import make_plan, request_key
 from pytest_wtb.report import execution_failure_text, parity_text, unknown_keys_text
+from pytest_wtb.run_history import RunHistory
 from pytest_wtb.settings import Settings
 from pytest_wtb.store import Store, mask, open_store
 
@@ -65,6 +66,7 @@ class WtbSession:
         self.run_id: str = (testrunuid or uuid.uuid4().hex)[:12]
         self.store: Store | None = None
         self.batch: Batch | None = None
+        self.history: RunHistory | None = None  # liveness, --wtb-against, --wtb-keep-days
 
     @property
     def store_display(self) -> str | None:
@@ -88,6 +90,8 @@ class WtbSession:
                 git_branch=_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
                 args=mask(shlex.join(self.config.invocation_params.args)),
             )
+            self.history = RunHistory(self.store, self.settings, self.run_id, self.worker_id)
+            self.history.start()
             context = BackendContext(
                 run_id=self.run_id,
                 store_url=self.settings.store,
@@ -111,7 +115,10 @@ class WtbSession:
         baseline = None
         if base_req is not None:
             baseline = self._as_run(self.result(request_key(base_req)), base_req.case.input, None)
-        return self._as_run(self.result(request_key(param.own)), param.case.input, baseline)
+        own = self._as_run(self.result(request_key(param.own)), param.case.input, baseline)
+        if self.history is not None:
+            self.history.note_results(own.result, baseline.result if baseline else None)
+        return own
 
     @staticmethod
     def _as_run(result: ExecutionResult, case_input: Any, baseline: WtbRun | None) -> WtbRun:
@@ -136,7 +143,12 @@ class WtbSession:
         if not run.result.ok:
             raise ExecutionFailed(execution_failure_text(run.result, self.store_display))
         param = item_param(item)
+        against: list[str] = []
+        if self.history is not None and param is not None:
+            against = self.history.against_failures(item.nodeid, item.user_properties, run, param)
         if param is None or param.parity is None or run.baseline is None:
+            if against:
+                raise AssertionError("\n\n".join(against))
             return
         base = run.baseline.result
         if not base.ok:
@@ -151,10 +163,9 @@ class WtbSession:
             raise AssertionError(unknown_keys_text(run.result, base, missing, present))
         diffs = compare(base_state, own_state, param.parity)
         self._record_parity(item, run, base, diffs)
-        if diffs:
-            raise AssertionError(
-                parity_text(baseline=base, other=run.result, diffs=diffs, store_display=self.store_display)
-            )
+        if diffs or against:
+            own = [parity_text(baseline=base, other=run.result, diffs=diffs, store_display=self.store_display)]
+            raise AssertionError("\n\n".join((own if diffs else []) + against))
 
     def _record_parity(self, item: pytest.Item, run: WtbRun, base: ExecutionResult, diffs: list[Any]) -> None:
         if self.store is None:
@@ -181,11 +192,14 @@ class WtbSession:
     def finish(self, status: str) -> None:
         if self.batch is not None:
             self.batch.stop()
-        if self.store is not None:
+        if self.history is not None:
+            self.history.finish(status)  # ends the run in the store, prunes
+        elif self.store is not None:
             try:
                 self.store.results.end_run(self.run_id, status)
             except WtbError:
                 pass
+        if self.store is not None:
             self.store.close()
             self.store = None
 

@@ -35,6 +35,9 @@ OPTIONS: Final = (
     OptionSpec("wtb_retries", "retries for an execution lost to a crashed worker (default 2)", "2"),
     OptionSpec("wtb_compare_backends", "A,B: run every execution on both backends and fail items that differ"),
     OptionSpec("wtb_max_pending", "ray: at most this many executions in flight (default 2 x actors)"),
+    OptionSpec("wtb_against", "RUN_ID or last: also compare each execution with the same variant and case "
+               "of that stored run (parity keys and tolerances apply)"),
+    OptionSpec("wtb_keep_days", "at the end of the run, prune runs older than this many days from the store"),
 )
 
 
@@ -48,6 +51,8 @@ class Settings:
     retries: int = 2
     compare_backends: tuple[str, ...] = ()
     max_pending: int | None = None
+    against: str | None = None
+    keep_days: float | None = None
 
     @property
     def thread_workers(self) -> int:
@@ -78,6 +83,16 @@ def _seconds(flag: str, raw: str) -> float:
     return value
 
 
+def _days(flag: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{flag}={raw!r} is not a number of days; use e.g. {flag}=30") from None
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(f"{flag}={raw} must be a finite number of days >= 0")
+    return value
+
+
 def backend_choices() -> str:
     return ", ".join(BUILTIN_BACKENDS) + " (or a name a plugin's pytest_wtb_make_backend accepts)"
 
@@ -96,6 +111,7 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
     retries_raw = get("wtb_retries")[0]
     pending_raw = get("wtb_max_pending")[0]
     compare_raw = get("wtb_compare_backends")[0]
+    keep_raw = get("wtb_keep_days")[0]
     compare: tuple[str, ...] = ()
     if compare_raw:
         compare = tuple(p.strip() for p in compare_raw.split(",") if p.strip())
@@ -116,4 +132,6 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         retries=_int("--wtb-retries", retries_raw, 0) if retries_raw else 2,
         compare_backends=compare,
         max_pending=_int("--wtb-max-pending", pending_raw, 1) if pending_raw else None,
+        against=get("wtb_against")[0],
+        keep_days=_days("--wtb-keep-days", keep_raw) if keep_raw else None,
     )

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import Any
+import time
+from collections.abc import Iterable
+from typing import Any, Final
 
 from pytest_wtb.errors import StoreError
 from pytest_wtb.store.urls import StoreURL
+
+# Savers borrow a pooled connection per operation, so a few connections serve many worker threads.
+MAX_POOL: Final = 8
+POOL_TIMEOUT_S: Final = 10
+SETUP_ATTEMPTS: Final = 4
 
 
 def _sqlite_connection(url: StoreURL) -> sqlite3.Connection:
@@ -17,12 +24,20 @@ def _sqlite_connection(url: StoreURL) -> sqlite3.Connection:
     return conn
 
 
+def postgres_connect_kwargs() -> dict[str, Any]:
+    """psycopg settings for savers: what PostgresSaver needs, and no server-side prepared
+    statements (``prepare_threshold=None``) so the store works behind PgBouncer in transaction mode."""
+    from psycopg.rows import dict_row
+
+    return {"autocommit": True, "row_factory": dict_row, "prepare_threshold": None}
+
+
 class CheckpointerSource:
     """Hands out savers that write into the store; each caller gets its own saver (and connection)."""
 
     def __init__(self, url: StoreURL, max_connections: int = 16) -> None:
         self.url = url
-        self._max_connections = max_connections
+        self._max_connections = max(1, min(max_connections, MAX_POOL))
         self._pool: Any = None
         self._sqlite_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -49,18 +64,38 @@ class CheckpointerSource:
     def _setup_postgres(self) -> None:
         try:
             from langgraph.checkpoint.postgres import PostgresSaver
-            from psycopg.rows import dict_row
             from psycopg_pool import ConnectionPool
         except ImportError as exc:
             raise StoreError(
                 f"store {self.url.display} needs the postgres extra: pip install 'pytest-wtb[postgres]'"
             ) from exc
-        kwargs = {"autocommit": True, "row_factory": dict_row, "prepare_threshold": None}
         self._pool = ConnectionPool(
-            self.url.libpq_url, min_size=1, max_size=self._max_connections, kwargs=kwargs, open=True
+            self.url.libpq_url,
+            min_size=1,
+            max_size=self._max_connections,
+            kwargs=postgres_connect_kwargs(),
+            timeout=POOL_TIMEOUT_S,
+            open=True,
+            name="pytest-wtb-checkpoints",
         )
-        self._pool.wait(timeout=10)
-        PostgresSaver(self._pool).setup()
+        self._pool.wait(timeout=POOL_TIMEOUT_S)
+        saver = PostgresSaver(self._pool)
+        if _migrated(self._pool, len(saver.MIGRATIONS)):
+            return
+        # Processes opening a fresh store at once race on CREATE TABLE/INDEX and on the migration
+        # rows; every LangGraph migration is idempotent, so the loser simply runs setup() again.
+        # (No advisory lock: a session lock is unsafe behind PgBouncer in transaction mode.)
+        import psycopg
+
+        for attempt in range(SETUP_ATTEMPTS):
+            try:
+                saver.setup()
+                return
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable,
+                    psycopg.errors.DuplicateObject, psycopg.errors.DeadlockDetected):
+                if attempt == SETUP_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def new(self) -> Any:
         """A saver for one thread; closed by ``close()``."""
@@ -81,6 +116,15 @@ class CheckpointerSource:
 
         return PostgresSaver(self._pool)
 
+    def delete_threads(self, thread_ids: Iterable[str]) -> int:
+        """Delete the checkpoints of these threads (LangGraph's own delete_thread); how many."""
+        saver = self.new()
+        count = 0
+        for thread_id in thread_ids:
+            saver.delete_thread(thread_id)
+            count += 1
+        return count
+
     def close(self) -> None:
         with self._lock:
             conns, self._sqlite_conns = self._sqlite_conns, []
@@ -93,3 +137,15 @@ class CheckpointerSource:
         if pool is not None:
             pool.close(timeout=5)
         self._ready = False
+
+
+def _migrated(pool: Any, migrations: int) -> bool:
+    """True when LangGraph's checkpoint tables are already at its latest migration (no DDL needed)."""
+    import psycopg
+
+    try:
+        with pool.connection() as conn:
+            row = conn.execute("SELECT max(v) AS v FROM checkpoint_migrations").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return False
+    return row is not None and row["v"] is not None and int(row["v"]) >= migrations - 1

@@ -16,6 +16,7 @@ from pytest_wtb.errors import StoreError
 from pytest_wtb.store import schema
 
 # LangGraph's SqliteSaver tables: a checkpoint file made by LangGraph alone is not foreign
+# (foreign SQLite files are refused read-only, before this runs: see store.check_sqlite_file)
 LANGGRAPH_SQLITE_TABLES: Final = frozenset({"checkpoints", "writes"})
 _LOCK_KEY: Final = 0x77746201  # "wtb" + 1: pg_advisory_xact_lock key for schema changes
 
@@ -59,13 +60,6 @@ def ensure_schema(conn: Connection, where: str, create: bool = True) -> int:
             raise StoreError(
                 f"{where} holds pytest-wtb tables without a schema version (a pre-release store); "
                 "move it away or use another --wtb-store"
-            )
-        foreign = {t for t in tables - LANGGRAPH_SQLITE_TABLES if not t.startswith("sqlite_")}
-        if conn.dialect.name == "sqlite" and foreign:
-            shown = ", ".join(sorted(foreign)[:5])
-            raise StoreError(
-                f"{where} is a SQLite database of another application (tables: {shown}); "
-                "pytest-wtb will not write into it. Point --wtb-store at another file."
             )
         if not create:
             raise StoreError(f"{where} has no pytest-wtb results yet; run pytest with wtb items first")

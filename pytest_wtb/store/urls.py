@@ -13,7 +13,7 @@ from pytest_wtb.errors import ConfigError
 VALID_FORMS: Final = "sqlite:///relative/or/absolute/path.db or postgresql://user[:password]@host[:port]/database"
 # user:password@ in any URL, and password=... in a query string or a libpq key=value string
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)", re.I)
-_PASSWORD_PARAM = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|[^&\s]*)", re.I)
+_PASSWORD_PARAM = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|[^&\s)\"',;]*)", re.I)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,159 @@
+"""Runs that die, and runs that are old: heartbeats, marking abandoned executions, pruning.
+
+A live run refreshes ``wtb_runs.heartbeat_at`` every HEARTBEAT_S seconds. A run killed without
+finishing (SIGKILL, a cancelled CI job, a lost machine) stops doing so; the next run that opens the
+store marks that run and its unfinished executions abandoned once the heartbeat is older than
+ABANDON_AFTER_S. Pruning deletes whole runs older than ``keep_days``: rows, outbox events and
+their LangGraph checkpoints, checkpoints first, so an interrupted prune is simply run again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from sqlalchemy import delete, func, select, update
+
+from pytest_wtb.errors import StoreError
+from pytest_wtb.model import RUNNING
+from pytest_wtb.store import schema
+from pytest_wtb.store.results import ABANDONED, ResultStore
+
+if TYPE_CHECKING:
+    from pytest_wtb.store import Store
+
+HEARTBEAT_S: Final = 30.0
+ABANDON_AFTER_S: Final = 600.0
+_CHUNK: Final = 500
+SECONDS_PER_DAY: Final = 86400.0
+
+
+@dataclass(frozen=True)
+class Reaped:
+    runs: tuple[str, ...]
+    executions: tuple[str, ...]  # thread_ids
+
+
+def reap_abandoned(
+    results: ResultStore, abandon_after_s: float = ABANDON_AFTER_S, by: str = "", now: float | None = None
+) -> Reaped:
+    """Mark runs without a heartbeat for ``abandon_after_s`` seconds, and their running executions,
+    abandoned. Safe to run from several processes at once: each row is marked (and evented) once."""
+    now = time.time() if now is None else now
+    runs_c, ex = schema.runs.c, schema.executions.c
+    last_seen = func.coalesce(runs_c.heartbeat_at, runs_c.started_at)
+    stale_runs = select(runs_c.run_id).where(last_seen < now - abandon_after_s)
+    message = (
+        f"the pytest process running it stopped without finishing (no heartbeat for {abandon_after_s:g}s); "
+        f"marked abandoned{f' by run {by}' if by else ''}"
+    )
+    with results.write() as conn:
+        executions = conn.execute(
+            update(schema.executions)
+            .where(ex.status == RUNNING, ex.run_id.in_(stale_runs))
+            .values(status=ABANDONED, ended_at=now, error_type="Abandoned", error_message=message)
+            .returning(ex.run_id, ex.exec_key, ex.thread_id)
+        ).all()
+        for run_id, exec_key, thread_id in executions:
+            results.outbox_event(
+                conn, "execution.abandoned", run_id, exec_key=exec_key, thread_id=thread_id, by=by
+            )
+        runs = conn.execute(
+            update(schema.runs)
+            .where(runs_c.status == RUNNING, last_seen < now - abandon_after_s)
+            .values(status=ABANDONED, ended_at=last_seen)
+            .returning(runs_c.run_id)
+        ).all()
+        for (run_id,) in runs:
+            results.outbox_event(conn, "run.abandoned", run_id, by=by)
+    return Reaped(tuple(r[0] for r in runs), tuple(e[2] for e in executions))
+
+
+class SessionLifecycleManager:
+    """One run's liveness: reap dead runs when it starts, beat while it lives, stop when it ends."""
+
+    def __init__(
+        self,
+        results: ResultStore,
+        run_id: str,
+        heartbeat_s: float = HEARTBEAT_S,
+        abandon_after_s: float = ABANDON_AFTER_S,
+    ) -> None:
+        self.results = results
+        self.run_id = run_id
+        self.heartbeat_s = heartbeat_s
+        self.abandon_after_s = abandon_after_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.beat_errors = 0
+
+    def start(self) -> Reaped:
+        reaped = reap_abandoned(self.results, self.abandon_after_s, by=self.run_id)
+        self._thread = threading.Thread(target=self._beat, name="wtb-heartbeat", daemon=True)
+        self._thread.start()
+        return reaped
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                self.results.heartbeat(self.run_id)
+            except StoreError:
+                self.beat_errors += 1  # the run's own writes report the outage
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)  # a beat stuck on a dead store must not hold up exit
+            self._thread = None
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    runs: tuple[str, ...]
+    executions: int
+    threads: int  # checkpoint threads deleted
+    dry_run: bool
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def prune(
+    store: Store,
+    keep_days: float,
+    dry_run: bool = False,
+    now: float | None = None,
+    abandon_after_s: float = ABANDON_AFTER_S,
+) -> PruneReport:
+    """Delete runs that started more than ``keep_days`` ago and are not running, with everything
+    they left: executions, parity outcomes, dead letters, outbox events and checkpoints."""
+    if keep_days < 0:
+        raise StoreError(f"keep days must be >= 0, got {keep_days:g}")
+    results = store.results
+    now = time.time() if now is None else now
+    if not dry_run:
+        reap_abandoned(results, abandon_after_s, by="prune", now=now)
+    runs_c, ex = schema.runs.c, schema.executions.c
+    cutoff = now - keep_days * SECONDS_PER_DAY
+    with results.read() as conn:
+        run_ids = [r[0] for r in conn.execute(
+            select(runs_c.run_id).where(runs_c.started_at < cutoff, runs_c.status != RUNNING)
+            .order_by(runs_c.started_at)
+        ).all()]
+        threads: list[str] = []
+        for chunk in _chunks(run_ids):
+            threads += [r[0] for r in conn.execute(select(ex.thread_id).where(ex.run_id.in_(chunk))).all()]
+    if dry_run or not run_ids:
+        return PruneReport(tuple(run_ids), len(threads), 0 if dry_run else len(threads), dry_run)
+    deleted = store.checkpoints.delete_threads(threads)
+    tables = (schema.parity_outcomes, schema.dead_letters, schema.outbox, schema.executions, schema.runs)
+    for chunk in _chunks(run_ids):
+        with results.write() as conn:
+            for table in tables:
+                conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
+    return PruneReport(tuple(run_ids), len(threads), deleted, dry_run)
