@@ -102,7 +102,7 @@ class RunHistory:
         if keep_days is None or self.worker_id not in ("main", "gw0"):
             return
         try:
-            pruned = prune(self.store, keep_days)
+            pruned = prune(self.store, keep_days, keep={self.run_id})
         except WtbError as exc:
             self.notes.append(f"pytest-wtb: --wtb-keep-days: pruning failed: {exc}")
             return

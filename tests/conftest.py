@@ -4,6 +4,8 @@ WTB_REQUIRE_SERVICES=1 (as .ci/run sets), so CI can never pass by skipping them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,3 +18,107 @@ def service_missing(what: str, why: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} (WTB_REQUIRE_SERVICES=1 makes this a failure, not a skip)", pytrace=False)
     pytest.skip(message)
+
+
+# -- Ray: one head node per test session -------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_ray_head(workdir: Any, temp_dir: str) -> tuple[Any, str]:
+    """`ray start --head --block` from ``workdir``; returns the process and its address once it runs."""
+    import subprocess
+    import sys
+    import threading
+
+    import ray
+
+    port = _free_port()
+    cmd = [
+        os.path.join(os.path.dirname(sys.executable), "ray"), "start", "--head", "--block",
+        "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+        f"--port={port}", f"--temp-dir={temp_dir}", f"--object-store-memory={200 * 2**20}",
+        f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}",
+        f"--metrics-export-port={_free_port()}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    up, lines = threading.Event(), []
+
+    def drain() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ray runtime started" in line:
+                up.set()
+        up.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    if not up.wait(120) or proc.poll() is not None:
+        _stop_ray_head(proc, temp_dir)
+        pytest.fail("ray start --head did not come up:\n" + "".join(lines[-30:]), pytrace=False)
+    return proc, f"{ray.util.get_node_ip_address()}:{port}"
+
+
+def _stop_ray_head(proc: Any, temp_dir: str) -> None:
+    """Stop the head we started, and only it: its process group, then its processes by temp dir."""
+    import signal
+    import subprocess
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if temp_dir.encode() in fh.read():
+                    os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a Ray head started once per test session, from a directory without test code
+    (so every ray test also proves that test code reaches workers that cannot import it)."""
+    import importlib.util
+    import shutil
+    import tempfile
+
+    if importlib.util.find_spec("ray") is None:
+        service_missing("Ray", "pip install 'pytest-wtb[ray]'")
+    temp_dir = tempfile.mkdtemp(prefix="wtbr", dir="/tmp")  # short: Ray's socket paths have a length limit
+    proc, address = _start_ray_head(tmp_path_factory.mktemp("ray-head"), temp_dir)
+    try:
+        yield address
+    finally:
+        _stop_ray_head(proc, temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_driver(ray_cluster: str) -> Iterator[Any]:
+    """This process attached to the session's Ray head (unit tests of the ray backend)."""
+    import ray
+
+    ray.init(address=ray_cluster, logging_level="ERROR", log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture
+def ray_address(ray_cluster: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """RAY_ADDRESS for pytester subprocesses, so `--wtb-backend=ray` joins the session's head."""
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster)
+    return ray_cluster

@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 
 from pytest_wtb.backends import ray_cluster as rc
 from pytest_wtb.backends.base import Backend, BackendContext, DoneCallback, timeout_result
-from pytest_wtb.backends.ray_actor import failed, first_line, is_infra, spec_problem
+from pytest_wtb.backends.ray_actor import failed, is_infra, spec_problem
+from pytest_wtb.backends.ray_cluster import first_line
 from pytest_wtb.backends.ray_pool import Actor, Pool, Pools, PoolSettings, Task
 from pytest_wtb.errors import ConfigError
 from pytest_wtb.model import LOST, ErrorInfo, ExecutionResult, ExecutionSpec

@@ -11,6 +11,7 @@ import dataclasses
 import threading
 from typing import Any
 
+from pytest_wtb.backends.ray_cluster import first_line
 from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult, ExecutionSpec
 from pytest_wtb.store.checkpoints import CheckpointerSource
 from pytest_wtb.store.urls import StoreURL
@@ -126,11 +127,6 @@ def _sendable(result: ExecutionResult) -> ExecutionResult:
 
 _INFRA = ("RayActorError", "WorkerCrashedError", "OutOfMemoryError", "NodeDiedError", "ObjectLostError",
           "OwnerDiedError", "LocalRayletDiedError")
-
-
-def first_line(exc: BaseException, limit: int = 300) -> str:
-    text = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-    return text[:limit]
 
 
 def is_infra(exc: BaseException) -> bool:

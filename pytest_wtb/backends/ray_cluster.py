@@ -31,6 +31,11 @@ def _cloudpickle() -> Any:
     return importlib.import_module("ray.cloudpickle")
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    text = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    return text[:limit]
+
+
 def ray_installed() -> bool:
     if "ray" in sys.modules:
         return sys.modules["ray"] is not None
@@ -88,21 +93,25 @@ def connect(address: str | None, num_cpus: int | None, timeout_s: float = CONNEC
     ray = import_ray()
     if ray.is_initialized():
         return Connection(ray, "existing", owns_init=False)
-    kwargs: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
-    if address is None:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        kwargs.update(
+    quiet: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
+    if address is not None:
+        if address != "auto":
+            _probe(address, timeout_s)
+        _init_within(ray, {"address": address, **quiet}, timeout_s, address)
+        return Connection(ray, address, owns_init=True)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        # not in a helper thread: Ray's local processes die with the thread that started them
+        ray.init(
             address="local",
             num_cpus=num_cpus or os.cpu_count() or 1,
             include_dashboard=False,
             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+            **quiet,
         )
-    else:
-        if address != "auto":
-            _probe(address, timeout_s)
-        kwargs["address"] = address
-    _init_within(ray, kwargs, timeout_s, address or "a local Ray")
-    return Connection(ray, address or "local", owns_init=True)
+    except Exception as exc:
+        raise ConfigError(f"could not start a local Ray: {type(exc).__name__}: {first_line(exc)}") from None
+    return Connection(ray, "local", owns_init=True)
 
 
 def _init_within(ray: Any, kwargs: dict[str, Any], timeout_s: float, where: str) -> None:
@@ -123,9 +132,9 @@ def _init_within(ray: Any, kwargs: dict[str, Any], timeout_s: float, where: str)
         raise ConfigError(f"could not connect to Ray at {where} within {timeout_s:g}s")
     exc = outcome[0]
     if exc is not None:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = " (is a cluster running? `ray start --head`)" if kwargs["address"] != "local" else ""
-        raise ConfigError(f"could not connect to Ray at {where}: {first}{hint}") from None
+        raise ConfigError(
+            f"could not connect to Ray at {where}: {first_line(exc)} (is a cluster running? `ray start --head`)"
+        ) from None
 
 
 def disconnect(conn: Connection) -> None:

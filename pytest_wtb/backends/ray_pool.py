@@ -15,7 +15,8 @@ from typing import Any
 
 from pytest_wtb.backends import ray_cluster as rc
 from pytest_wtb.backends.base import DoneCallback
-from pytest_wtb.backends.ray_actor import ExecutionActor, first_line
+from pytest_wtb.backends.ray_actor import ExecutionActor
+from pytest_wtb.backends.ray_cluster import first_line
 from pytest_wtb.model import ExecutionSpec
 from pytest_wtb.store.urls import StoreURL
 

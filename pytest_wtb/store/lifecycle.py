@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -129,9 +129,10 @@ def prune(
     dry_run: bool = False,
     now: float | None = None,
     abandon_after_s: float = ABANDON_AFTER_S,
+    keep: Collection[str] = (),
 ) -> PruneReport:
-    """Delete runs that started more than ``keep_days`` ago and are not running, with everything
-    they left: executions, parity outcomes, dead letters, outbox events and checkpoints."""
+    """Delete runs that started more than ``keep_days`` ago and are not running (nor in ``keep``),
+    with everything they left: executions, parity outcomes, dead letters, outbox events, checkpoints."""
     if keep_days < 0:
         raise StoreError(f"keep days must be >= 0, got {keep_days:g}")
     results = store.results
@@ -144,7 +145,7 @@ def prune(
         run_ids = [r[0] for r in conn.execute(
             select(runs_c.run_id).where(runs_c.started_at < cutoff, runs_c.status != RUNNING)
             .order_by(runs_c.started_at)
-        ).all()]
+        ).all() if r[0] not in keep]
         threads: list[str] = []
         for chunk in _chunks(run_ids):
             threads += [r[0] for r in conn.execute(select(ex.thread_id).where(ex.run_id.in_(chunk))).all()]

@@ -67,7 +67,13 @@ def test_runs_are_listed_newest_first_with_counts_per_variant(opened: Store) -> 
 
 @pytest.mark.parametrize(
     ("ref", "expected"),
-    [("last", "bbbb3333"), ("last~1", "aaaa2222"), ("last~2", "aaaa1111"), ("aaaa2222", "aaaa2222"), ("bbbb", "bbbb3333")],
+    [
+        ("last", "bbbb3333"),
+        ("last~1", "aaaa2222"),
+        ("last~2", "aaaa1111"),
+        ("aaaa2222", "aaaa2222"),
+        ("bbbb", "bbbb3333"),
+    ],
 )
 def test_runs_are_named_by_id_prefix_or_position(opened: Store, ref: str, expected: str) -> None:
     three_runs(opened)
@@ -111,10 +117,22 @@ def test_diff_reports_changed_outcomes_and_final_states_not_float_noise(opened: 
 def test_diff_matches_a_case_whose_input_changed_and_keeps_same_named_cases_apart(opened: Store) -> None:
     write_run(opened.results, "r1", {("base", "one"): {"answer": "a"}}, inputs={("base", "one"): {"q": "old"}})
     write_run(opened.results, "r2", {("base", "one"): {"answer": "b"}}, inputs={("base", "one"): {"q": "new"}})
-    diff = diff_runs(run_executions(opened.results, "r1"), run_executions(opened.results, "r2"), opened.results.load_state)
+    load = opened.results.load_state
+    diff = diff_runs(run_executions(opened.results, "r1"), run_executions(opened.results, "r2"), load)
     (change,) = diff.changes
     assert change.input_changed
     assert format_diff(diff, "r1", "r2")[0].endswith("final state differs at 1 key path (the case's input changed)")
+
+    # two tests of one module with a case 'one' each, different inputs: matched by input, not confused
+    for run_id, answers in (("r3", ("x", "y")), ("r4", ("x", "CHANGED"))):
+        opened.results.start_run(run_id, "threads")
+        for q, answer in zip(("first", "second"), answers, strict=True):
+            s = spec(run_id, "base", "one", {"q": q})
+            opened.results.claim(s, "me", "threads")
+            opened.results.record(run_id, result(s, state={"answer": answer}))
+    diff = diff_runs(run_executions(opened.results, "r3"), run_executions(opened.results, "r4"), load)
+    second = spec("r4", "base", "one", {"q": "second"})
+    assert diff.unchanged == 1 and [c.after["thread_id"] for c in diff.changes] == [second.thread_id]
 
 
 def test_wtb_against_compares_with_the_same_variant_and_case_of_a_stored_run(opened: Store) -> None:

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+
+import pytest_wtb as wtb
+from pytest_wtb.backends.base import BackendContext
+from pytest_wtb.backends.threads import ThreadsBackend
+from pytest_wtb.batch import Batch
+from pytest_wtb.declare import Case
+from pytest_wtb.errors import GraphBuildError
+from pytest_wtb.graphs import compile_variant
+from pytest_wtb.history import checkpoint_history
+from pytest_wtb.model import ExecutionResult
+from pytest_wtb.plan import ExecutionRequest, make_plan
+from pytest_wtb.store import open_store, parse_store_url
+from pytest_wtb.worker import execute
+
+
+class S(TypedDict, total=False):
+    q: str
+    out: str
+
+
+def upper(s: S) -> dict[str, Any]:
+    return {"out": s["q"].upper()}
+
+
+def lower(s: S) -> dict[str, Any]:
+    return {"out": s["q"].lower()}
+
+
+def explode(s: S) -> dict[str, Any]:
+    raise ValueError("boom")
+
+
+RELEASE = threading.Event()
+
+
+def hang(s: S) -> dict[str, Any]:
+    RELEASE.wait(30)
+    return {"out": "late"}
+
+
+def build() -> StateGraph[Any]:
+    g = StateGraph(S)
+    g.add_node("work", upper)
+    g.add_edge(START, "work")
+    g.add_edge("work", END)
+    return g
+
+
+BASE = wtb.variant(baseline=True)(build)
+
+
+def spec_for(variant: wtb.Variant, q: str = "Ab", timeout: float | None = None, run: str = "r") -> Any:
+    return make_plan(run, [ExecutionRequest("m", variant, Case(q, {"q": q}))], timeout).specs[0]
+
+
+def test_execute_success_failure_and_node_replacement() -> None:
+    saver = InMemorySaver()
+    ok = execute(spec_for(BASE), saver, backend="t")
+    assert ok.ok and ok.state == {"q": "Ab", "out": "AB"} and ok.checkpoint_id
+    assert [n.node for n in ok.nodes] == ["work"]
+    low = execute(spec_for(BASE.with_nodes({"work": lower}, name="low")), saver, backend="t")
+    assert low.state == {"q": "Ab", "out": "ab"}
+    bad = execute(spec_for(BASE.with_nodes({"work": explode}, name="bad")), saver, backend="t")
+    assert bad.status == "failed" and bad.error is not None
+    assert (bad.error.type, bad.error.node, bad.error.message) == ("ValueError", "work", "boom")
+    assert 'raise ValueError("boom")' in bad.error.traceback and "langgraph" not in bad.error.traceback
+
+
+def test_compile_rejects_unknown_nodes_and_leaves_the_factory_graph_untouched() -> None:
+    shared = build()
+    variant = wtb.variant(name="shared")(lambda: shared).with_nodes({"work": lower}, name="low")
+    compile_variant(variant, InMemorySaver())
+    assert shared.nodes["work"].runnable is not None
+    assert compile_variant(wtb.variant(name="again")(lambda: shared), InMemorySaver()).invoke(
+        {"q": "Ab"}, {"configurable": {"thread_id": "x"}})["out"] == "AB"
+    with pytest.raises(GraphBuildError, match="does not have; its nodes are: work"):
+        compile_variant(BASE.with_nodes({"nope": lower}, name="n"), None)
+
+
+def _store(tmp_path: Path) -> Any:
+    return open_store(parse_store_url(f"sqlite:///{tmp_path}/w.db", tmp_path))
+
+
+def test_threads_backend_times_out_a_stuck_execution_and_keeps_its_capacity(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    backend = ThreadsBackend(workers=1)
+    backend.start(BackendContext("r", store.url, store.checkpoints, timeout_s=0.3))
+    got: list[ExecutionResult] = []
+    done = threading.Event()
+
+    def collect(result: ExecutionResult) -> None:
+        got.append(result)
+        if len(got) == 2:
+            done.set()
+
+    RELEASE.clear()
+    backend.submit(spec_for(BASE.with_nodes({"work": hang}, name="hang"), timeout=0.3), collect)
+    backend.submit(spec_for(BASE, timeout=0.3), collect)
+    assert done.wait(10), "the second execution must run on the replacement thread"
+    assert got[0].status == "timed_out" and "still running node 'work'" in got[0].error.message  # type: ignore[union-attr]
+    assert got[1].ok
+    RELEASE.set()
+    backend.close()
+    store.close()
+
+
+def test_batch_records_rows_and_a_second_worker_reads_them_instead_of_rerunning(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    plan = make_plan("run", [ExecutionRequest("m", BASE, Case(str(i), {"q": f"q{i}"})) for i in range(5)])
+    first = Batch(plan, ThreadsBackend(2), BackendContext("run", store.url, store.checkpoints), store.results, "a")
+    first.start()
+    results = [first.wait(s.key) for s in plan.specs]
+    assert all(r.ok for r in results) and first.local_count == 5
+
+    calls: list[str] = []
+
+    class Refuse(ThreadsBackend):
+        def submit(self, spec: Any, done: Any) -> None:
+            calls.append(spec.key)
+
+    second = Batch(plan, Refuse(2), BackendContext("run", store.url, store.checkpoints), store.results, "b")
+    second.start()
+    again = [second.wait(s.key) for s in plan.specs]
+    assert calls == [] and second.remote_count == 5
+    assert [(r.thread_id, r.state) for r in again] == [(r.thread_id, r.state) for r in results]
+    steps = checkpoint_history(store.checkpoints.new(), results[0].thread_id)
+    assert [s.nodes for s in steps] == [("(input)",), ("START",), ("work",)]
+    assert steps[-1].changed == {"out": "Q0"}
+    first.stop()
+    second.stop()
+    store.close()
+
+
+def test_store_refuses_a_foreign_file(tmp_path: Path) -> None:
+    (tmp_path / "w.db").write_text("not a database")
+    with pytest.raises(wtb.WtbError, match="is not a SQLite database; pytest-wtb will not overwrite it"):
+        _store(tmp_path)
+    assert (tmp_path / "w.db").read_text() == "not a database"
