@@ -13,12 +13,15 @@ import socket
 import threading
 import time
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from pytest_wtb.backends.base import Backend, BackendContext
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult, ExecutionSpec
 from pytest_wtb.plan import Plan
-from pytest_wtb.store.results import ResultStore
+
+if TYPE_CHECKING:
+    from pytest_wtb.store.results import ResultStore
 
 REMOTE_POLL_S = 0.05
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any
-
-from langgraph.graph import StateGraph
-from langgraph.pregel import Pregel
+from typing import TYPE_CHECKING, Any
 
 from pytest_wtb.declare import Variant
 from pytest_wtb.errors import GraphBuildError
+
+if TYPE_CHECKING:
+    from langgraph.graph import StateGraph
+    from langgraph.pregel import Pregel
 
 
 def _coerce(fn: Any, name: str) -> Any:
@@ -25,6 +26,9 @@ def _coerce(fn: Any, name: str) -> Any:
 
 
 def call_factory(variant: Variant) -> Any:
+    from langgraph.graph import StateGraph
+    from langgraph.pregel import Pregel
+
     try:
         graph = variant.factory()
     except Exception as exc:
@@ -40,6 +44,9 @@ def call_factory(variant: Variant) -> Any:
 
 
 def node_names(graph: StateGraph[Any] | Pregel[Any, Any, Any, Any]) -> list[str]:
+    from langgraph.graph import StateGraph
+    from langgraph.pregel import Pregel
+
     builder = graph if isinstance(graph, StateGraph) else getattr(graph, "builder", None)
     if isinstance(builder, StateGraph):
         return list(builder.nodes)
@@ -63,6 +70,8 @@ def _replace_nodes(builder: StateGraph[Any], variant: Variant) -> StateGraph[Any
 
 def compile_variant(variant: Variant, checkpointer: Any, graph: Any = None) -> Pregel[Any, Any, Any, Any]:
     """A freshly compiled graph of ``variant`` that checkpoints into ``checkpointer``."""
+    from langgraph.graph import StateGraph
+
     graph = call_factory(variant) if graph is None else graph
     try:
         if isinstance(graph, StateGraph):

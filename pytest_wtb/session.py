@@ -9,7 +9,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,9 +21,12 @@ from pytest_wtb.errors import ExecutionFailed, WtbError
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.plan import make_plan, request_key
 from pytest_wtb.report import execution_failure_text, parity_text, unknown_keys_text
-from pytest_wtb.run_history import RunHistory
 from pytest_wtb.settings import Settings
-from pytest_wtb.store import Store, mask, open_store
+from pytest_wtb.store.urls import mask
+
+if TYPE_CHECKING:  # the store pulls in SQLAlchemy: only import it once a run has wtb items
+    from pytest_wtb.run_history import RunHistory
+    from pytest_wtb.store import Store
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ class WtbSession:
         plan = make_plan(self.run_id, (r for p in params for r in p.requests()), self.settings.timeout_s)
         assert self.settings.store is not None
         try:
+            from pytest_wtb.run_history import RunHistory
+            from pytest_wtb.store import open_store
+
             self.store = open_store(self.settings.store, max_connections=self.settings.thread_workers + 2)
             rootdir = self.config.rootpath
             self.store.results.start_run(

@@ -14,13 +14,14 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from langchain_core.runnables import RunnableConfig
+from typing import TYPE_CHECKING, Any
 
 from pytest_wtb.errors import GraphBuildError
 from pytest_wtb.graphs import compile_variant
 from pytest_wtb.model import FAILED, SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 _INTERNAL_PARTS = (
     f"{os.sep}langgraph{os.sep}",

@@ -6,11 +6,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_wtb.model import TIMED_OUT, ErrorInfo, ExecutionResult, ExecutionSpec
-from pytest_wtb.store.checkpoints import CheckpointerSource
-from pytest_wtb.store.urls import StoreURL
+
+if TYPE_CHECKING:
+    from pytest_wtb.store.checkpoints import CheckpointerSource
+    from pytest_wtb.store.urls import StoreURL
 
 DoneCallback = Callable[[ExecutionResult], None]
 
