@@ -82,6 +82,14 @@ class WtbSession:
             return
         plan = make_plan(self.run_id, (r for p in params for r in p.requests()), self.settings.timeout_s)
         assert self.settings.store is not None
+        if self.backend.name == "threads":
+            with_env = sorted({s.variant_name for s in plan.specs if s.variant.env})
+            if with_env:
+                raise pytest.UsageError(
+                    f"pytest-wtb: variant{'s' if len(with_env) > 1 else ''} {', '.join(map(repr, with_env))} "
+                    "declare env=... (a Ray runtime_env), but threads share one process and one environment: "
+                    "run with --wtb-backend=ray"
+                )
         try:
             from pytest_wtb.run_history import RunHistory
             from pytest_wtb.store import open_store

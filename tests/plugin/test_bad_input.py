@@ -190,3 +190,21 @@ def test_x(wtb_run):
     result = pytester.runpytest("--wtb-workers=64", "-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=160)
     assert "locked" not in result.stdout.str()
+
+
+def test_a_variant_with_its_own_environment_needs_ray(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_env=GRAPH
+        + '''
+
+@wtb.variant(env={"env_vars": {"MODEL": "big"}})
+def big():
+    return build()
+'''
+        + SIMPLE_TEST
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*variant 'big' declare env=... (a Ray runtime_env), but threads share one process*--wtb-backend=ray"]
+    )
