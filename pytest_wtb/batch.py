@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import queue
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from pytest_wtb.backends.base import Backend, BackendContext
 from pytest_wtb.errors import StoreError
-from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult, ExecutionSpec
+from pytest_wtb.model import FAILED, LOST, ErrorInfo, ExecutionResult, ExecutionSpec
 from pytest_wtb.plan import Plan
 
 if TYPE_CHECKING:
@@ -59,16 +60,27 @@ class Batch:
         self.specs = {s.key: s for s in plan.specs}
         # None as a future's value means "another process owns it: read the store"
         self._futures: dict[str, Future[ExecutionResult | None]] = {s.key: Future() for s in plan.specs}
-        self._slots = threading.Semaphore(max(1, backend.capacity))
+        self._slots = threading.Semaphore(1)  # resized in start(): a backend knows its capacity once started
         self._slotted: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.local_count = 0
         self.remote_count = 0
+        self.nodes_saved = 0  # node executions prefix sharing did not repeat
+        self.prefix_fallbacks: list[str] = []
+        # forks become ready when their shared prefix execution has a result
+        self._ready: queue.SimpleQueue[ExecutionSpec] = queue.SimpleQueue()
+        self._forks: dict[str, list[ExecutionSpec]] = {}
+        for spec in plan.specs:
+            if spec.fork_from is None:
+                self._ready.put(spec)
+            else:
+                self._forks.setdefault(spec.fork_from, []).append(spec)
 
     def start(self) -> None:
         """Start the backend (may raise: the caller turns that into a usage error) and dispatch."""
         self.backend.start(self.context)
+        self._slots = threading.Semaphore(max(1, self.backend.capacity))
         threading.Thread(target=self._dispatch, name="wtb-dispatch", daemon=True).start()
 
     def stop(self) -> None:
@@ -76,7 +88,8 @@ class Batch:
         self.backend.close()
 
     def _dispatch(self) -> None:
-        for spec in self.plan.specs:
+        for _ in range(len(self.plan.specs)):
+            spec = self._ready.get()
             if self._stopping.is_set():
                 self._resolve(spec, _internal_failure(spec, "the run stopped before this execution started"))
                 continue
@@ -91,6 +104,8 @@ class Batch:
                 with self._lock:
                     self.remote_count += 1
                 self._futures[spec.key].set_result(None)
+                if spec.key in self._forks:
+                    threading.Thread(target=self._await_remote_prefix, args=(spec,), daemon=True).start()
                 continue
             self._submit(spec, slotted=True, store_error=store_error)
 
@@ -112,6 +127,9 @@ class Batch:
         if store_error is None:
             try:
                 self.results.record(self.context.run_id, result)
+                if result.status == LOST:
+                    errors = [str(e) for e in result.extra.get("attempt_errors", [])]
+                    self.results.record_dead_letter(self.context.run_id, result.key, result.thread_id, errors)
             except Exception as exc:  # the store went away: keep the result, say it was not saved
                 store_error = str(exc)
         if store_error is not None:
@@ -127,6 +145,27 @@ class Batch:
         future = self._futures[spec.key]
         if not future.done():
             future.set_result(result)
+        if spec.key in self._forks:
+            self._release_forks(spec, result)
+
+    def _await_remote_prefix(self, prefix: ExecutionSpec) -> None:
+        self._release_forks(prefix, self._wait_remote(prefix))
+
+    def _release_forks(self, prefix: ExecutionSpec, result: ExecutionResult) -> None:
+        forks = self._forks.pop(prefix.key, [])
+        if result.ok:
+            with self._lock:
+                self.nodes_saved += len(result.nodes) * max(0, len(forks) - 1)
+            for fork in forks:
+                self._ready.put(fork)
+            return
+        # never a wrong result: without a good shared checkpoint every variant runs from scratch
+        with self._lock:
+            self.prefix_fallbacks.append(f"{prefix.thread_id}: {result.status}")
+        for fork in forks:
+            full = dataclasses.replace(fork, fork_from=None, fork_thread_id=None)
+            self.specs[fork.key] = full
+            self._ready.put(full)
 
     def wait(self, key: str) -> ExecutionResult:
         """Block until the execution ``key`` has a result (ours, or another worker's via the store)."""

@@ -68,17 +68,25 @@ def _replace_nodes(builder: StateGraph[Any], variant: Variant) -> StateGraph[Any
     return patched
 
 
-def compile_variant(variant: Variant, checkpointer: Any, graph: Any = None) -> Pregel[Any, Any, Any, Any]:
-    """A freshly compiled graph of ``variant`` that checkpoints into ``checkpointer``."""
+def compile_variant(
+    variant: Variant, checkpointer: Any, graph: Any = None, interrupt_before: tuple[str, ...] = ()
+) -> Pregel[Any, Any, Any, Any]:
+    """A freshly compiled graph of ``variant`` that checkpoints into ``checkpointer``.
+
+    ``interrupt_before`` is for shared-prefix runs only: it replaces any interrupts of the graph.
+    """
     from langgraph.graph import StateGraph
 
     graph = call_factory(variant) if graph is None else graph
     try:
         if isinstance(graph, StateGraph):
             builder = _replace_nodes(graph, variant) if variant.node_overrides else graph
-            return builder.compile(checkpointer=checkpointer)
+            return builder.compile(checkpointer=checkpointer, interrupt_before=list(interrupt_before) or None)
         if not variant.node_overrides:
-            copied: Pregel[Any, Any, Any, Any] = graph.copy(update={"checkpointer": checkpointer})
+            update: dict[str, Any] = {"checkpointer": checkpointer}
+            if interrupt_before:
+                update["interrupt_before_nodes"] = list(interrupt_before)
+            copied: Pregel[Any, Any, Any, Any] = graph.copy(update=update)
             return copied
         compiled_builder = getattr(graph, "builder", None)
         if not isinstance(compiled_builder, StateGraph):
@@ -88,7 +96,7 @@ def compile_variant(variant: Variant, checkpointer: Any, graph: Any = None) -> P
             )
         return _replace_nodes(compiled_builder, variant).compile(
             checkpointer=checkpointer,
-            interrupt_before=graph.interrupt_before_nodes or None,
+            interrupt_before=list(interrupt_before) or graph.interrupt_before_nodes or None,
             interrupt_after=graph.interrupt_after_nodes or None,
             name=graph.name,
         )

@@ -12,6 +12,7 @@ FAILED: Final = "failed"
 TIMED_OUT: Final = "timed_out"
 LOST: Final = "lost"
 RUNNING: Final = "running"
+PREFIX_LABEL: Final = "(shared-prefix)"
 FINAL_STATUSES: Final = frozenset({SUCCEEDED, FAILED, TIMED_OUT, LOST})
 
 
@@ -27,10 +28,19 @@ class ExecutionSpec:
     case_id: str
     input: Any
     timeout_s: float | None = None
+    # prefix sharing: a shared run stops before these nodes; a fork resumes from that run's thread
+    interrupt_before: tuple[str, ...] = ()
+    fork_from: str | None = None  # key of the shared (prefix) execution
+    fork_thread_id: str | None = None
+    shared_by: tuple[str, ...] = ()  # for a prefix execution: the variants forked from it
 
     @property
     def variant_name(self) -> str:
-        return self.variant.name
+        return PREFIX_LABEL if self.interrupt_before else self.variant.name
+
+    @property
+    def is_prefix(self) -> bool:
+        return bool(self.interrupt_before)
 
 
 @dataclass(frozen=True)

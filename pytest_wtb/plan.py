@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -11,6 +12,7 @@ from typing import Any
 
 from pytest_wtb.declare import Case, Variant
 from pytest_wtb.model import ExecutionSpec
+from pytest_wtb.prefix import Shape, prefix_groups
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -53,8 +55,18 @@ class Plan:
         return len(self.specs)
 
 
-def make_plan(run_id: str, requests: Iterable[ExecutionRequest], timeout_s: float | None = None) -> Plan:
-    """Deduplicate requests, keeping the order of first need so early items finish early."""
+def make_plan(
+    run_id: str,
+    requests: Iterable[ExecutionRequest],
+    timeout_s: float | None = None,
+    shapes: dict[int, Shape | None] | None = None,
+) -> Plan:
+    """Deduplicate requests, keeping the order of first need so early items finish early.
+
+    With ``shapes`` (a cache for prefix.shape_of), variants of one case that provably share a
+    prefix get one shared execution, interrupted before their first differing node, and each
+    variant's execution forks from it.
+    """
     specs: dict[str, ExecutionSpec] = {}
     for req in requests:
         key = request_key(req)
@@ -70,4 +82,39 @@ def make_plan(run_id: str, requests: Iterable[ExecutionRequest], timeout_s: floa
             input=req.case.input,
             timeout_s=timeout_s,
         )
-    return Plan(tuple(specs.values()))
+    ordered = list(specs.values())
+    if shapes is not None:
+        ordered = _share_prefixes(run_id, ordered, shapes)
+    return Plan(tuple(ordered))
+
+
+def _share_prefixes(run_id: str, specs: list[ExecutionSpec], shapes: dict[int, Shape | None]) -> list[ExecutionSpec]:
+    by_case: dict[tuple[str, str, str], list[ExecutionSpec]] = {}
+    for spec in specs:
+        by_case.setdefault((spec.scope, spec.case_id, canonical_input(spec.input)), []).append(spec)
+    replaced: dict[str, ExecutionSpec] = {}
+    prefix_before: dict[str, ExecutionSpec] = {}  # first fork's key -> the prefix to run before it
+    for (scope, case_id, _), group_specs in by_case.items():
+        by_variant = {id(s.variant): s for s in group_specs}
+        for group in prefix_groups([s.variant for s in group_specs], shapes):
+            members = [by_variant[id(v)] for v in group.members]
+            names = tuple(sorted(m.variant_name for m in members))
+            raw = "\x1f".join((scope, "prefix", *names, *group.fork_nodes, members[0].key))
+            key = hashlib.sha1(raw.encode()).hexdigest()[:16]
+            prefix = dataclasses.replace(
+                members[0],
+                key=key,
+                thread_id=thread_id_for(run_id, "prefix", case_id, key),
+                interrupt_before=group.fork_nodes,
+                shared_by=names,
+            )
+            for m in members:
+                replaced[m.key] = dataclasses.replace(m, fork_from=key, fork_thread_id=prefix.thread_id)
+            first = min(members, key=specs.index)
+            prefix_before[first.key] = prefix
+    ordered: list[ExecutionSpec] = []
+    for spec in specs:
+        if spec.key in prefix_before:
+            ordered.append(prefix_before[spec.key])
+        ordered.append(replaced.get(spec.key, spec))
+    return ordered

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_wtb.errors import GraphBuildError
+from pytest_wtb.fork import copy_thread
 from pytest_wtb.graphs import compile_variant
 from pytest_wtb.model import FAILED, SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
 
@@ -88,7 +89,7 @@ def execute(
         worker=worker or worker_label(),
     )
     try:
-        graph = compile_variant(spec.variant, checkpointer)
+        graph = compile_variant(spec.variant, checkpointer, interrupt_before=spec.interrupt_before)
     except GraphBuildError as exc:
         err = ErrorInfo(type="GraphBuildError", message=str(exc), traceback=user_traceback(exc))
         return ExecutionResult(status=FAILED, error=err, duration_s=time.perf_counter() - t0, **base)
@@ -97,8 +98,15 @@ def execute(
     nodes: list[NodeRun] = []
     task_started: dict[str, float] = {}
     step = 0
+    graph_input: Any = spec.input
     try:
-        for event in graph.stream(spec.input, config, stream_mode="tasks", durability="sync"):
+        if spec.fork_thread_id is not None:
+            fork_point = copy_thread(checkpointer, spec.fork_thread_id, spec.thread_id)
+            if fork_point is None:
+                raise RuntimeError(f"shared prefix thread {spec.fork_thread_id} has no checkpoints to fork from")
+            base["extra"] = {"forked_from": spec.fork_thread_id, "fork_checkpoint_id": fork_point}
+            graph_input = None  # resume the copied thread at its interrupt with this variant's graph
+        for event in graph.stream(graph_input, config, stream_mode="tasks", durability="sync"):
             task_id, name = str(event["id"]), str(event["name"])
             if "result" in event or "error" in event:
                 with progress.lock:

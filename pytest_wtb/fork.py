@@ -1,0 +1,39 @@
+"""Copy a thread's checkpoints into another thread: the fork step of prefix sharing.
+
+The SQLite and Postgres savers do not implement BaseCheckpointSaver.copy_thread, so this copies
+through the public saver API: every checkpoint (all namespaces, oldest first, so parents exist
+before children) and its pending writes. Copies carry their lineage in the checkpoint metadata,
+which is how ``show`` can tell where a forked execution came from.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+FORKED_FROM = "wtb_forked_from"
+
+
+def copy_thread(saver: Any, source: str, target: str) -> str | None:
+    """Copy ``source`` into ``target``; return the id of the last copied checkpoint (None if empty)."""
+    tuples = list(saver.list({"configurable": {"thread_id": source}}))
+    if not tuples:
+        return None
+    tuples.sort(key=lambda t: t.checkpoint["id"])
+    for tup in tuples:
+        conf = tup.config["configurable"]
+        ns = conf.get("checkpoint_ns", "")
+        target_conf: dict[str, Any] = {"thread_id": target, "checkpoint_ns": ns}
+        if tup.parent_config is not None:
+            target_conf["checkpoint_id"] = tup.parent_config["configurable"]["checkpoint_id"]
+        metadata = {**(tup.metadata or {}), FORKED_FROM: source}
+        saver.put({"configurable": target_conf}, tup.checkpoint, metadata, tup.checkpoint["channel_versions"])
+        by_task: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        for task_id, channel, value in tup.pending_writes or ():
+            by_task[task_id].append((channel, value))
+        writes_conf = {
+            "configurable": {"thread_id": target, "checkpoint_ns": ns, "checkpoint_id": tup.checkpoint["id"]}
+        }
+        for task_id, writes in by_task.items():
+            saver.put_writes(writes_conf, writes, task_id)
+    return str(tuples[-1].checkpoint["id"])
