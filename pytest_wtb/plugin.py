@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_wtb import hookspecs
+from pytest_wtb import hookspecs, summary
 from pytest_wtb.backends.base import Backend
-from pytest_wtb.collect import FIXTURE, item_param, parametrize
-from pytest_wtb.errors import ConfigError
+from pytest_wtb.collect import FIXTURE, item_param, parametrize, select_variants
+from pytest_wtb.errors import ConfigError, WtbError
+from pytest_wtb.outputs import write_outputs
+from pytest_wtb.properties import PropertySearch, examples_dir, property_param, tune_given_test
 from pytest_wtb.session import WtbRun, WtbSession
 from pytest_wtb.settings import OPTIONS, backend_choices, parse
 
@@ -23,6 +25,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for opt in OPTIONS:
         group.addoption(opt.flag, dest=opt.name, default=None, help=opt.help)
         parser.addini(opt.name, opt.help, default=opt.default)
+    share_help = "run the nodes variants provably share once per case and fork each variant from there"
+    group.addoption("--wtb-no-share-prefix", dest="wtb_share_prefix", action="store_const", const="false",
+                    default=None, help="turn off prefix sharing: " + share_help)
+    parser.addini("wtb_share_prefix", share_help + " (true/false)", default="true")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -86,6 +92,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize(metafunc, metafunc.config.stash[SESSION_KEY].checks)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wtb = config.stash[SESSION_KEY]
+    if wtb.settings.variants:
+        items[:], deselected = select_variants(items, wtb.settings.variants, wtb.checks.names)
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     config = session.config
@@ -96,15 +110,22 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
 
 
 @pytest.fixture
-def wtb_run(request: pytest.FixtureRequest) -> WtbRun:
+def wtb_run(request: pytest.FixtureRequest) -> WtbRun | PropertySearch:
     """The execution of this item's (variant, case): state, error, thread_id, checkpoint_id, ..."""
+    prop = property_param(request.node)
+    if prop is not None:  # @wtb.cases(strategy=...): the call phase runs a Hypothesis search
+        wtb = request.config.stash[SESSION_KEY]
+        runner = request.getfixturevalue("_wtb_bench_runner")
+        return PropertySearch(prop, runner, examples_dir(wtb.settings.store, request.config.rootpath))
     param = item_param(request.node)
     if param is None:
         raise pytest.UsageError(
             f"{request.node.nodeid} uses {FIXTURE} without pytest-wtb parameters; "
             "declare @wtb.variant factories and @wtb.cases on the test"
         )
-    run = request.config.stash[SESSION_KEY].run_for(param)
+    wtb = request.config.stash[SESSION_KEY]
+    run = wtb.run_for(param)
+    wtb.note_item(request.node.nodeid, param, run)
     props = request.node.user_properties
     props.append(("wtb_variant", run.variant))
     props.append(("wtb_case", run.case_id))
@@ -124,6 +145,58 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
     return (yield)
 
 
+@pytest.hookimpl(specname="pytest_pyfunc_call", tryfirst=True)
+def pytest_pyfunc_call_property(pyfuncitem: pytest.Function) -> bool | None:
+    search = pyfuncitem.funcargs.get(FIXTURE)
+    if not isinstance(search, PropertySearch):
+        return None
+    __tracebackhide__ = True
+    search.run(pyfuncitem)
+    return True
+
+
+@pytest.fixture(scope="session")
+def _wtb_bench_runner(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The session's runner for executions made inside tests (property items, wtb_bench)."""
+    from pytest_wtb.bench import BenchRunner
+
+    wtb = request.config.stash[SESSION_KEY]
+    try:
+        runner = BenchRunner(wtb, wtb.ensure_store())
+    except WtbError as exc:
+        pytest.fail(f"pytest-wtb: {exc}", pytrace=False)
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="module")
+def wtb_bench(request: pytest.FixtureRequest, _wtb_bench_runner: Any) -> Any:
+    """Run this module's variants on inputs drawn in the test (``@hypothesis.given``):
+    ``wtb_bench.run(input, variant=...)`` and ``wtb_bench.assert_parity(input, keys=...)``."""
+    from pytest_wtb.bench import WtbBench, module_variants
+
+    try:
+        return WtbBench(_wtb_bench_runner, module_variants(request.module))
+    except WtbError as exc:
+        pytest.fail(f"pytest-wtb: {exc}", pytrace=False)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    wtb = item.config.stash.get(SESSION_KEY, None)
+    if wtb is not None:
+        tune_given_test(item, examples_dir(wtb.settings.store, item.config.rootpath))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: sees the report after xfail handling
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    wtb = item.config.stash.get(SESSION_KEY, None)
+    if wtb is not None:
+        message = report.longreprtext if report.failed else None
+        wtb.records.note_report(item.nodeid, report.when, report.outcome, hasattr(report, "wasxfail"), message)
+    return report
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     wtb = config.stash.get(SESSION_KEY, None)
@@ -133,6 +206,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["wtb_store_summary"] = lines  # shown by the xdist controller
+        if wtb is not None:
+            workeroutput["wtb_records"] = wtb.records.export()
+    elif wtb is not None:
+        wtb.output_lines = write_outputs(wtb.settings, wtb.records, wtb.settings.store)
     if any("could not be saved" in line for line in lines) and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # results missing from the store fail the run
 
@@ -151,9 +228,15 @@ def _store_summary(config: pytest.Config) -> list[str]:
 def pytest_testnodedown(node: Any, error: object) -> None:
     lines = getattr(node, "workeroutput", {}).get("wtb_store_summary", [])
     node.config.stash[STORE_SUMMARY_KEY] = node.config.stash.get(STORE_SUMMARY_KEY, []) + list(lines)
+    wtb = node.config.stash.get(SESSION_KEY, None)
+    if wtb is not None:
+        wtb.records.merge(getattr(node, "workeroutput", {}).get("wtb_records", {}))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    wtb = config.stash.get(SESSION_KEY, None)
+    if wtb is not None:
+        summary.write(terminalreporter, wtb.records, wtb.store_display, wtb.output_lines)
     lines = _store_summary(config)
     if lines:
         terminalreporter.write_sep("-", "pytest-wtb store")

@@ -48,6 +48,9 @@ def _start_ray_head(workdir: Any, temp_dir: str) -> tuple[Any, str]:
         f"--metrics-export-port={_free_port()}",
     ]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # a local ray.init() leaves ~/.ray/auth_token behind, which turns token auth on for later heads;
+    # the drivers here connect without a token
+    env["RAY_AUTH_MODE"] = "disabled"
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     up, lines = threading.Event(), []
@@ -68,22 +71,18 @@ def _start_ray_head(workdir: Any, temp_dir: str) -> tuple[Any, str]:
 
 
 def _stop_ray_head(proc: Any, temp_dir: str) -> None:
-    """Stop the head we started, and only it: its process group, then its processes by temp dir."""
+    """Stop the head we started, and only it: every process of its session, or naming its temp dir."""
     import signal
-    import subprocess
 
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    for pid in os.listdir("/proc"):
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if temp_dir.encode() in fh.read():
-                    os.kill(int(pid), signal.SIGKILL)
-        except (OSError, ValueError):
+                ours = temp_dir.encode() in fh.read()
+            if ours or os.getsid(pid) == proc.pid:
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
             continue
+    proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

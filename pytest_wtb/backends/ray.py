@@ -20,12 +20,14 @@ from typing import Any, ClassVar
 
 from pytest_wtb.backends import ray_cluster as rc
 from pytest_wtb.backends.base import Backend, BackendContext, DoneCallback, timeout_result
-from pytest_wtb.backends.ray_actor import failed, is_infra, spec_problem
+from pytest_wtb.backends.ray_actor import error_summary, failed, is_infra, lost, spec_problem
 from pytest_wtb.backends.ray_cluster import first_line
 from pytest_wtb.backends.ray_pool import Actor, Pool, Pools, PoolSettings, Task
 from pytest_wtb.errors import ConfigError
-from pytest_wtb.model import LOST, ErrorInfo, ExecutionResult, ExecutionSpec
+from pytest_wtb.model import ExecutionResult, ExecutionSpec
 
+LOAD_GRACE_S = 60.0  # how long an execution's code and input may take to load before its clock runs
+PROBE_GRACE_S = 5.0  # how long a busy actor may take to say how far an execution got
 _CANNOT_IMPORT = " (the Ray worker cannot import your test code: is it under the rootdir or on sys.path?)"
 
 
@@ -49,7 +51,6 @@ class RayBackend(Backend):
         self._ship_extra = list(ship_paths or [])
         self._inbox: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
         self._by_ref: dict[Any, Task | Actor] = {}
-        self._inputs: dict[int, tuple[Any, Any, int]] = {}  # id(input) -> (input, ref, users)
         self._conn: rc.Connection | None = None
         self._pools: Pools | None = None
         self._shipping = rc.Shipping([])
@@ -139,15 +140,12 @@ class RayBackend(Backend):
         pool = task.pool = self._pools.for_spec(spec)
         if pool.error:
             return self._finish(task, failed(spec, "ResourceError", pool.error))
-        entry = self._inputs.get(id(spec.input))
         try:
             self._shipping.prepare(spec.variant)
             task.spec_ref = self._conn.ray.put(dataclasses.replace(spec, input=None))
-            entry = entry or (spec.input, self._conn.ray.put(spec.input), 0)
+            task.input_ref = self._pools.inputs.acquire(spec.input)
         except Exception as exc:
             return self._finish(task, failed(spec, "SerializationError", spec_problem(spec, exc)))
-        self._inputs[id(spec.input)] = (entry[0], entry[1], entry[2] + 1)
-        task.input_ref = entry[1]
         pool.queue.append(task)
 
     def _dispatch(self) -> None:
@@ -172,8 +170,8 @@ class RayBackend(Backend):
 
     def _send(self, task: Task, actor: Actor) -> None:
         task.attempt += 1
-        task.actor = actor
-        task.started = time.time() if actor.label else 0.0
+        task.actor, task.probe, task.sent = actor, None, time.time()
+        task.started = task.sent if actor.label else 0.0
         try:
             task.ref = actor.handle.run.remote(task.spec_ref, task.input_ref, task.attempt)
         except Exception as exc:
@@ -190,7 +188,7 @@ class RayBackend(Backend):
         # a free slot means the batch may hand us a spec any moment: look at the inbox often
         wait = 0.01 if any(p.free_actor() for p in self._pools) else self.poll_s
         for t in self._tasks():
-            if t.spec.timeout_s is not None and t.started:
+            if t.spec.timeout_s is not None and t.started and t.probe is None:
                 wait = min(wait, max(0.0, t.started + t.spec.timeout_s - now))
         return wait
 
@@ -230,19 +228,14 @@ class RayBackend(Backend):
             if task.attempt <= self._retries and task.pool is not None:
                 task.pool.queue.appendleft(task)
                 continue
-            spec = task.spec
             message = f"Ray actor {where} died while running it (last error: {first_line(exc)})"
-            self._finish(task, ExecutionResult(
-                key=spec.key, thread_id=spec.thread_id, variant=spec.variant_name, case_id=spec.case_id,
-                status=LOST, error=ErrorInfo(type="WorkerDied", message=message), attempts=task.attempt,
-                started_at=task.started, duration_s=time.time() - task.started if task.started else 0.0,
-                backend=self.name, worker=actor.label, extra={"attempt_errors": list(task.errors)}))
+            self._finish(task, lost(task.spec, message, task.errors, task.started, actor.label))
         actor.tasks.clear()
 
     def _broken(self, actor: Actor, owner: Task | Actor, exc: BaseException) -> None:
         """A failure that would only repeat: an actor that cannot start, a spec workers cannot load."""
         assert self._pools is not None
-        text = first_line(exc) + (_CANNOT_IMPORT if "No module named" in str(exc) else "")
+        text = error_summary(exc) + (_CANNOT_IMPORT if "No module named" in str(exc) else "")
         if isinstance(owner, Task):
             actor.tasks.discard(owner)
             return self._finish(owner, failed(owner.spec, type(exc).__name__, text, actor.label))
@@ -254,37 +247,53 @@ class RayBackend(Backend):
         actor.tasks.clear()
 
     def _expire(self) -> None:
-        """Past --wtb-timeout: kill the execution's actor; its other executions run again elsewhere."""
-        assert self._conn is not None and self._pools is not None
-        now = time.time()
+        """Past --wtb-timeout: kill the execution's actor; its other executions run again elsewhere.
+
+        The driver only guesses when an execution started (loading its code can take seconds), so at
+        the guessed deadline it asks the actor (without blocking) and moves the deadline if needed.
+        """
+        assert self._conn is not None
+        ray, now = self._conn.ray, time.time()
         for task in self._tasks():
             actor, limit = task.actor, task.spec.timeout_s
             if actor is None or limit is None or not task.started or now < task.started + limit:
                 continue
-            started, nodes = task.started, list[str]()
-            try:
-                found = self._conn.ray.get(actor.handle.progress.remote(task.spec.key), timeout=2)
-                started, nodes = found or (started, nodes)
-            except Exception:
-                pass
-            self._pools.kill(actor)
-            self._by_ref.pop(actor.ready_ref, None)
-            for other in list(actor.tasks):
-                self._by_ref.pop(other.ref, None)
-                if other is not task and other.pool is not None:
-                    other.attempt -= 1  # a bystander: this attempt does not count
-                    other.pool.queue.appendleft(other)
-            actor.tasks.clear()
-            self._finish(task, timeout_result(task.spec, self.name, started, nodes, actor.label))
+            if task.probe is None:
+                task.probe, task.probe_sent = actor.handle.progress.remote(task.spec.key), now
+                continue
+            found: tuple[float, list[str]] | None = None
+            if ray.wait([task.probe], timeout=0)[0]:
+                try:
+                    found = ray.get(task.probe, timeout=1)
+                except Exception:
+                    found = None
+                task.probe = None
+                if (found is None or not found[0]) and now < task.sent + limit + LOAD_GRACE_S:
+                    task.started = now  # its code and input are still loading: not started yet
+                    continue
+                if found is not None and found[0] and now < found[0] + limit:
+                    task.started = found[0]
+                    continue
+            elif now < task.probe_sent + PROBE_GRACE_S:
+                continue
+            self._time_out(task, actor, found)
+
+    def _time_out(self, task: Task, actor: Actor, found: tuple[float, list[str]] | None) -> None:
+        assert self._pools is not None
+        self._pools.kill(actor)
+        self._by_ref.pop(actor.ready_ref, None)
+        for other in list(actor.tasks):
+            self._by_ref.pop(other.ref, None)
+            if other is not task and other.pool is not None:
+                other.attempt -= 1  # a bystander: this attempt does not count
+                other.pool.queue.appendleft(other)
+        actor.tasks.clear()
+        started, nodes = found if found and found[0] else (task.started, [])
+        self._finish(task, timeout_result(task.spec, self.name, started, nodes, actor.label))
 
     def _finish(self, task: Task, result: ExecutionResult) -> None:
-        key = id(task.spec.input)
-        entry = self._inputs.get(key)
-        if entry is not None and task.input_ref is not None:
-            if entry[2] <= 1:
-                del self._inputs[key]
-            else:
-                self._inputs[key] = (entry[0], entry[1], entry[2] - 1)
+        if task.input_ref is not None and self._pools is not None:
+            self._pools.inputs.release(task.spec.input)
         task.input_ref = task.spec_ref = None
         task.done(result)
 

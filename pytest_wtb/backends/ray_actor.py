@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from typing import Any
 
 from pytest_wtb.backends.ray_cluster import first_line
-from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult, ExecutionSpec
+from pytest_wtb.model import FAILED, LOST, ErrorInfo, ExecutionResult, ExecutionSpec
 from pytest_wtb.store.checkpoints import CheckpointerSource
 from pytest_wtb.store.urls import StoreURL
 from pytest_wtb.worker import Progress, execute, worker_label
@@ -129,6 +130,12 @@ _INFRA = ("RayActorError", "WorkerCrashedError", "OutOfMemoryError", "NodeDiedEr
           "OwnerDiedError", "LocalRayletDiedError")
 
 
+def error_summary(exc: BaseException) -> str:
+    """The first line of a Ray error, plus any pip ``ERROR:`` lines (a runtime_env that failed)."""
+    extra = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("ERROR:")]
+    return "; ".join([first_line(exc), *extra])[:800]
+
+
 def is_infra(exc: BaseException) -> bool:
     """A lost worker (retry on a fresh actor), as opposed to a failure that would only repeat."""
     text = str(exc)
@@ -141,6 +148,15 @@ def failed(spec: ExecutionSpec, kind: str, message: str, worker: str = "") -> Ex
     return ExecutionResult(key=spec.key, thread_id=spec.thread_id, variant=spec.variant_name,
                            case_id=spec.case_id, status=FAILED, error=ErrorInfo(type=kind, message=message),
                            backend="ray", worker=worker)
+
+
+def lost(spec: ExecutionSpec, message: str, errors: list[str], started: float, worker: str) -> ExecutionResult:
+    """Given up after every attempt lost its worker; ``errors`` has one line per attempt."""
+    return ExecutionResult(key=spec.key, thread_id=spec.thread_id, variant=spec.variant_name,
+                           case_id=spec.case_id, status=LOST, error=ErrorInfo(type="WorkerDied", message=message),
+                           attempts=len(errors), started_at=started,
+                           duration_s=time.time() - started if started else 0.0, backend="ray", worker=worker,
+                           extra={"attempt_errors": list(errors)})
 
 
 def spec_problem(spec: ExecutionSpec, exc: BaseException) -> str:

@@ -129,7 +129,10 @@ def _init_within(ray: Any, kwargs: dict[str, Any], timeout_s: float, where: str)
     thread.start()
     thread.join(timeout_s)
     if not outcome:
-        raise ConfigError(f"could not connect to Ray at {where} within {timeout_s:g}s")
+        raise ConfigError(
+            f"could not connect to Ray at {where} within {timeout_s:g}s (if the cluster uses token "
+            "authentication, set RAY_AUTH_MODE=token and make its token available)"
+        )
     exc = outcome[0]
     if exc is not None:
         raise ConfigError(

@@ -33,6 +33,9 @@ class Task:
     ref: Any = None
     actor: Actor | None = None
     started: float = 0.0  # wall clock of the current attempt; 0 until its actor is up
+    sent: float = 0.0
+    probe: Any = None  # a pending progress() call, asked at the guessed deadline
+    probe_sent: float = 0.0
 
 
 @dataclass(eq=False)
@@ -69,9 +72,28 @@ class PoolSettings:
     ship_paths: list[str] = field(default_factory=list)
 
 
+class SharedInputs:
+    """One ray.put per distinct input object (variants share their cases' inputs), until its last use."""
+
+    def __init__(self, ray: Any) -> None:
+        self.ray = ray
+        self._refs: dict[int, tuple[Any, Any, int]] = {}  # id(input) -> (input, ref, users)
+
+    def acquire(self, value: Any) -> Any:
+        entry = self._refs.get(id(value)) or (value, self.ray.put(value), 0)
+        self._refs[id(value)] = (entry[0], entry[1], entry[2] + 1)
+        return entry[1]
+
+    def release(self, value: Any) -> None:
+        entry = self._refs.pop(id(value), None)
+        if entry is not None and entry[2] > 1:
+            self._refs[id(value)] = (entry[0], entry[1], entry[2] - 1)
+
+
 class Pools:
     def __init__(self, ray: Any, store_url: StoreURL, settings: PoolSettings, free: dict[str, float]) -> None:
         self.ray = ray
+        self.inputs = SharedInputs(ray)
         self.store_url = store_url
         self.settings = settings
         self.free = free
