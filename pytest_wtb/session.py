@@ -13,13 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_wtb.backend_compare import BackendComparison
 from pytest_wtb.backends.base import Backend, BackendContext
 from pytest_wtb.batch import Batch, owner_label
 from pytest_wtb.collect import ItemParam, VariantCheck, item_param
 from pytest_wtb.compare import compare, unknown_keys
 from pytest_wtb.errors import ExecutionFailed, WtbError
 from pytest_wtb.model import ExecutionResult
-from pytest_wtb.plan import make_plan, request_key
+from pytest_wtb.plan import execution_key, make_plan, request_key
+from pytest_wtb.prefix import Shape
+from pytest_wtb.progress import LiveProgress
+from pytest_wtb.progress import for_session as progress_for
+from pytest_wtb.records import RunRecords, diff_rows
 from pytest_wtb.report import execution_failure_text, parity_text, unknown_keys_text
 from pytest_wtb.settings import Settings
 from pytest_wtb.store.urls import mask
@@ -63,13 +68,19 @@ class WtbSession:
         self.settings = settings
         self.backend = backend
         self.checks = VariantCheck()
+        self.shapes: dict[int, Shape | None] = {}  # prefix-sharing analysis, one per variant
         workerinput = getattr(config, "workerinput", None)
         self.worker_id: str = workerinput["workerid"] if workerinput else "main"
         testrunuid = workerinput.get("testrunuid") if workerinput else None
-        self.run_id: str = (testrunuid or uuid.uuid4().hex)[:12]
+        self.run_id: str = settings.run_id or (testrunuid or uuid.uuid4().hex)[:12]
+        self.records = RunRecords(with_state=bool(settings.reports))  # terminal summary, reports, metrics
+        self.records.note_run_id(self.run_id)
+        self.progress: LiveProgress | None = None
+        self.output_lines: list[str] = []  # what --wtb-report/--wtb-metrics wrote, for the summary
         self.store: Store | None = None
         self.batch: Batch | None = None
         self.history: RunHistory | None = None  # liveness, --wtb-against, --wtb-keep-days
+        self.comparison: BackendComparison | None = None  # --wtb-compare-backends
 
     @property
     def store_display(self) -> str | None:
@@ -80,7 +91,12 @@ class WtbSession:
         params = [p for p in (item_param(i) for i in items) if p is not None]
         if not params:
             return
-        plan = make_plan(self.run_id, (r for p in params for r in p.requests()), self.settings.timeout_s)
+        plan = make_plan(
+            self.run_id,
+            (r for p in params for r in p.requests()),
+            self.settings.timeout_s,
+            shapes=self.shapes if self.settings.share_prefix else None,
+        )
         assert self.settings.store is not None
         if self.backend.name == "threads":
             with_env = sorted({s.variant_name for s in plan.specs if s.variant.env})
@@ -91,38 +107,53 @@ class WtbSession:
                     "run with --wtb-backend=ray"
                 )
         try:
-            from pytest_wtb.run_history import RunHistory
-            from pytest_wtb.store import open_store
-
-            self.store = open_store(self.settings.store, max_connections=self.settings.thread_workers + 2)
-            rootdir = self.config.rootpath
-            self.store.results.start_run(
-                self.run_id,
-                self.settings.backend,
-                host=socket.gethostname(),
-                git_commit=_git(rootdir, "rev-parse", "HEAD"),
-                git_branch=_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
-                args=mask(shlex.join(self.config.invocation_params.args)),
-            )
-            self.history = RunHistory(self.store, self.settings, self.run_id, self.worker_id)
-            self.history.start()
+            store = self.ensure_store()
             context = BackendContext(
                 run_id=self.run_id,
                 store_url=self.settings.store,
-                checkpointers=self.store.checkpoints,
+                checkpointers=store.checkpoints,
                 timeout_s=self.settings.timeout_s,
                 retries=self.settings.retries,
             )
-            self.batch = Batch(plan, self.backend, context, self.store.results, owner_label(self.worker_id))
+            self.batch = Batch(plan, self.backend, context, store.results, owner_label(self.worker_id))
             self.batch.start()
+            if self.comparison is not None:
+                self.comparison.start(plan, self.run_id, context, store, owner_label(self.worker_id))
+            self.progress = progress_for(self.config, self.batch, xdist_worker(self.config))
         except WtbError as exc:
             self.finish("error")
             raise pytest.UsageError(f"pytest-wtb: {exc}") from None
 
+    def ensure_store(self) -> Store:
+        """Open the store and record this run in it, once (the batch and wtb_bench both need it).
+        Raises WtbError when the store cannot be opened."""
+        if self.store is not None:
+            return self.store
+        from pytest_wtb.run_history import RunHistory
+        from pytest_wtb.store import open_store
+
+        assert self.settings.store is not None
+        self.store = open_store(self.settings.store, max_connections=self.settings.thread_workers + 2)
+        rootdir = self.config.rootpath
+        self.store.results.start_run(
+            self.run_id,
+            self.settings.backend,
+            host=socket.gethostname(),
+            git_commit=_git(rootdir, "rev-parse", "HEAD"),
+            git_branch=_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
+            args=mask(shlex.join(self.config.invocation_params.args)),
+        )
+        self.history = RunHistory(self.store, self.settings, self.run_id, self.worker_id)
+        self.history.start()
+        return self.store
+
     def result(self, request_key_: str) -> ExecutionResult:
         if self.batch is None:
             raise ExecutionFailed("pytest-wtb did not start a batch for this item (was it deselected?)")
-        return self.batch.wait(request_key_)
+        if self.progress is None:
+            return self.batch.wait(request_key_)
+        with self.progress.waiting():
+            return self.batch.wait(request_key_)
 
     def run_for(self, param: ItemParam) -> WtbRun:
         base_req = param.baseline_request
@@ -133,6 +164,16 @@ class WtbSession:
         if self.history is not None:
             self.history.note_results(own.result, baseline.result if baseline else None)
         return own
+
+    def note_item(self, nodeid: str, param: ItemParam, run: WtbRun) -> None:
+        """Remember what this item ran: the terminal summary, --wtb-report and metrics read it."""
+        base = param.baseline
+        is_base = base is param.variant
+        base_key = None if base is None or is_base else execution_key(param.scope, base.name, param.case)
+        self.records.note_execution(run.result, param.scope, is_base, base_key)
+        if run.baseline is not None:
+            self.records.note_execution(run.baseline.result, param.scope, True, None)
+        self.records.note_item(nodeid, run.result.key, base_key)
 
     @staticmethod
     def _as_run(result: ExecutionResult, case_input: Any, baseline: WtbRun | None) -> WtbRun:
@@ -154,6 +195,10 @@ class WtbSession:
     def check(self, item: pytest.Item, run: WtbRun) -> None:
         """Before the test body: fail for a broken execution, then for a parity mismatch."""
         __tracebackhide__ = True
+        if self.comparison is not None:
+            differs = self.comparison.check(run.result, self.store_display)
+            if differs:
+                raise AssertionError(differs)
         if not run.result.ok:
             raise ExecutionFailed(execution_failure_text(run.result, self.store_display))
         param = item_param(item)
@@ -174,8 +219,12 @@ class WtbSession:
         missing = unknown_keys(base_state, own_state, param.parity)
         if missing:
             present = sorted(set(base_state) | set(own_state))
+            self.records.note_parity(item.nodeid, [{"path": k, "baseline": "<missing>", "other": "<missing>"}
+                                                   for k in missing])
             raise AssertionError(unknown_keys_text(run.result, base, missing, present))
         diffs = compare(base_state, own_state, param.parity)
+        if diffs:
+            self.records.note_parity(item.nodeid, diff_rows(diffs))
         self._record_parity(item, run, base, diffs)
         if diffs or against:
             own = [parity_text(baseline=base, other=run.result, diffs=diffs, store_display=self.store_display)]
@@ -204,8 +253,13 @@ class WtbSession:
             pass  # the parity verdict still reaches pytest; the store error shows on the executions
 
     def finish(self, status: str) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
         if self.batch is not None:
             self.batch.stop()
+        if self.comparison is not None:
+            self.comparison.stop()
         if self.history is not None:
             self.history.finish(status)  # ends the run in the store, prunes
         elif self.store is not None:

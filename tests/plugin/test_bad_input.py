@@ -26,7 +26,7 @@ def test_x(wtb_run):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--wtb-backend=thread"], "*--wtb-backend='thread' is not a known backend; valid choices: threads, ray*"),
+        (["--wtb-backend=thread"], "*--wtb-backend: 'thread' is not a known backend; valid choices: threads, ray*"),
         (["--wtb-workers=0"], "*--wtb-workers=0 is too small; use an integer >= 1*"),
         (["--wtb-workers=many"], "*--wtb-workers='many' is not a whole number*"),
         (["--wtb-timeout=-1"], "*--wtb-timeout=-1 must be a positive, finite number of seconds*"),
@@ -54,7 +54,7 @@ def test_ini_keys_work_and_cli_wins(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_ini=ONE_VARIANT + SIMPLE_TEST)
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--wtb-backend='nope' is not a known backend*"])
+    result.stderr.fnmatch_lines(["*--wtb-backend: 'nope' is not a known backend*"])
     result = pytester.runpytest("--wtb-backend=threads")
     result.assert_outcomes(passed=1)
 
