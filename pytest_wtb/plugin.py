@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,9 @@ def pytest_wtb_make_backend(config: pytest.Config, name: str) -> Backend | None:
             settings.workers,
             settings.max_pending,
             settings.ray_address,
-            num_cpus=getattr(settings, "ray_num_cpus", None),
-            memory=getattr(settings, "ray_memory", None),
-            max_concurrency=getattr(settings, "ray_max_concurrency", None) or 1,
+            num_cpus=settings.ray_num_cpus,
+            memory=settings.ray_memory,
+            max_concurrency=settings.ray_max_concurrency or 1,
             ship_paths=[config.rootpath, config.invocation_params.dir],
         )
     return None
@@ -83,12 +84,24 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = _settings(config)
     if settings.compare_backends:  # the first backend is the one items report from
         settings = dataclasses.replace(settings, backend=settings.compare_backends[0])
-    backends = [_backend(config, name, "--wtb-backend" if not settings.compare_backends else "--wtb-compare-backends")
-                for name in (settings.compare_backends or (settings.backend,))]
+    names = settings.compare_backends or (settings.backend,)
+    flag = "--wtb-compare-backends" if settings.compare_backends else "--wtb-backend"
+    backends = [_backend(config, name, flag) for name in names]
+    joins_a_cluster = settings.ray_address or os.environ.get("RAY_ADDRESS")
+    if "ray" in names and _xdist_controller(config) and not joins_a_cluster:
+        raise pytest.UsageError(
+            "pytest-wtb: -n with --wtb-backend=ray would start one Ray cluster per xdist worker; start one "
+            "cluster (ray start --head) and pass --wtb-ray-address=auto, or drop -n: Ray already runs the "
+            "executions in parallel"
+        )
     session = WtbSession(config, settings, backends[0])
     if len(backends) == 2:
         session.comparison = BackendComparison(backends[1])
     config.stash[SESSION_KEY] = session
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput") and config.getoption("dist", "no") not in ("no", None)
 
 
 def _backend(config: pytest.Config, name: str, flag: str) -> Backend:

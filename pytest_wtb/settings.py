@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from pytest_wtb.errors import ConfigError
+from pytest_wtb.outputs import parse_outputs
 from pytest_wtb.store.urls import StoreURL, parse_store_url
 
 BUILTIN_BACKENDS: Final = ("threads", "ray")
@@ -35,9 +36,20 @@ OPTIONS: Final = (
     OptionSpec("wtb_retries", "retries for an execution lost to a crashed worker (default 2)", "2"),
     OptionSpec("wtb_compare_backends", "A,B: run every execution on both backends and fail items that differ"),
     OptionSpec("wtb_max_pending", "ray: at most this many executions in flight (default 2 x actors)"),
+    OptionSpec("wtb_ray_num_cpus", "ray: CPUs each execution actor reserves (default 0.01, so actors never "
+               "starve other Ray work)"),
+    OptionSpec("wtb_ray_memory", "ray: memory in bytes each execution actor reserves (a scheduling hint)"),
+    OptionSpec("wtb_ray_max_concurrency", "ray: executions one actor runs at once, in threads (default 1)"),
     OptionSpec("wtb_against", "RUN_ID or last: also compare each execution with the same variant and case "
                "of that stored run (parity keys and tolerances apply)"),
     OptionSpec("wtb_keep_days", "at the end of the run, prune runs older than this many days from the store"),
+    OptionSpec("wtb_report", "write the run's results to PATH.html (self-contained page) and/or PATH.json "
+               "(comma-separated)"),
+    OptionSpec("wtb_variants", "A,B: run only these variants' items (the baseline still runs where parity needs it)"),
+    OptionSpec("wtb_run_id", "run id to record under (default: new per run; also WTB_RUN_ID): CI jobs or shards "
+               "that share a store and an id write into one run"),
+    OptionSpec("wtb_metrics", "write Prometheus metrics to PATH.prom (node_exporter textfile collector)"),
+    OptionSpec("wtb_pushgateway", "push Prometheus metrics to this Pushgateway URL at the end of the run"),
 )
 
 
@@ -53,6 +65,15 @@ class Settings:
     max_pending: int | None = None
     against: str | None = None
     keep_days: float | None = None
+    reports: tuple[Path, ...] = ()
+    variants: tuple[str, ...] = ()
+    run_id: str | None = None
+    metrics_path: Path | None = None
+    pushgateway: str | None = None
+    share_prefix: bool = True
+    ray_num_cpus: float | None = None
+    ray_memory: int | None = None
+    ray_max_concurrency: int | None = None
 
     @property
     def thread_workers(self) -> int:
@@ -70,6 +91,18 @@ def _int(flag: str, raw: str, minimum: int) -> int:
         raise ConfigError(f"{flag}={raw!r} is not a whole number; use an integer >= {minimum}") from None
     if value < minimum:
         raise ConfigError(f"{flag}={value} is too small; use an integer >= {minimum}")
+    return value
+
+
+def _positive_float(flag: str, raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{flag}={raw!r} is not a number; use e.g. {flag}=0.5") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{flag}={raw} must be a positive, finite number")
     return value
 
 
@@ -132,6 +165,13 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         retries=_int("--wtb-retries", retries_raw, 0) if retries_raw else 2,
         compare_backends=compare,
         max_pending=_int("--wtb-max-pending", pending_raw, 1) if pending_raw else None,
+        ray_num_cpus=_positive_float("--wtb-ray-num-cpus", get("wtb_ray_num_cpus")[0]),
+        ray_memory=_int("--wtb-ray-memory", mem_raw, 1) if (mem_raw := get("wtb_ray_memory")[0]) else None,
+        ray_max_concurrency=_int("--wtb-ray-max-concurrency", conc_raw, 1)
+        if (conc_raw := get("wtb_ray_max_concurrency")[0])
+        else None,
+        share_prefix=(get("wtb_share_prefix")[0] or "true").lower() not in ("false", "0", "no", "off"),
         against=get("wtb_against")[0],
         keep_days=_days("--wtb-keep-days", keep_raw) if keep_raw else None,
+        **parse_outputs(get),
     )

@@ -87,3 +87,12 @@ def test_threads_and_ray_agree_on_outcomes_and_states(pytester: pytest.Pytester,
     result.stdout.fnmatch_lines(["*test_x[[]other-boom[]] FAILED*",
                                  "*execution of variant 'other' on case 'boom' failed: ValueError in node 'answer'*"])
     assert "backend parity" not in result.stdout.str()
+
+
+def test_xdist_with_a_local_ray_per_worker_is_refused(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("xdist")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    pytester.makepyfile(test_cmp=MODULE)
+    result = pytester.runpytest("-n", "2", "--wtb-backend=ray")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*-n with --wtb-backend=ray would start one Ray cluster per xdist worker*"])
