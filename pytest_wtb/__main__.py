@@ -8,15 +8,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pytest_wtb import history_cli
+from pytest_wtb import history_cli, replay_cli
 from pytest_wtb.errors import WtbError
-from pytest_wtb.history import checkpoint_history, format_history
+from pytest_wtb.history import checkpoint_history, fork_origin, format_history
 from pytest_wtb.history_cli import default_store_url, open_cli_store
 
 __all__ = ["default_store_url", "main"]
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.diff:
+        return replay_cli.cmd_show_diff(args)
     store = open_cli_store(args.store)
     try:
         row = store.results.find_thread(args.thread_id)
@@ -34,6 +36,10 @@ def cmd_show(args: argparse.Namespace) -> int:
             if row["error_type"]:
                 node = f" in node '{row['error_node']}'" if row["error_node"] else ""
                 print(f"  error: {row['error_type']}{node}: {row['error_message']}")
+        origin = fork_origin(saver, args.thread_id)
+        if origin is not None:
+            print(f"  forked from shared prefix thread_id {origin[0]} at checkpoint {origin[1]} "
+                  "(the steps up to there ran once for all variants of this case)")
         print(f"  store {store.url.display}")
         print()
         for line in format_history(steps):
@@ -49,8 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = sub.add_parser("show", help="print an execution's checkpoint history (step, node, changed keys)")
     show.add_argument("thread_id")
     show.add_argument("--store", help="store URL (default: the nearest .wtb/wtb.db)")
+    show.add_argument("--diff", metavar="OTHER_THREAD_ID",
+                      help="the first step where this execution and OTHER diverge, and what each wrote there")
     show.set_defaults(func=cmd_show)
     history_cli.register(sub)
+    replay_cli.register(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

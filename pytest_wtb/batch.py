@@ -169,10 +169,10 @@ class Batch:
 
     def wait(self, key: str) -> ExecutionResult:
         """Block until the execution ``key`` has a result (ours, or another worker's via the store)."""
-        local = self._futures[key].result()
-        if local is not None:
-            return local
-        return self._wait_remote(self.specs[key])
+        result = self._futures[key].result()
+        if result is None:
+            result = self._wait_remote(self.specs[key])
+        return _with_lineage(self.specs[key], result)
 
     def _wait_remote(self, spec: ExecutionSpec) -> ExecutionResult:
         while True:
@@ -189,6 +189,13 @@ class Batch:
                     return self.wait(spec.key)
             # Another process owns this execution; there is no cross-process event to wait on.
             time.sleep(REMOTE_POLL_S)
+
+
+def _with_lineage(spec: ExecutionSpec, result: ExecutionResult) -> ExecutionResult:
+    """Lineage comes from the plan, so every xdist worker states it alike, whoever ran the fork."""
+    if spec.fork_thread_id is None or result.extra.get("forked_from") == spec.fork_thread_id:
+        return result
+    return dataclasses.replace(result, extra={**result.extra, "forked_from": spec.fork_thread_id})
 
 
 def _internal_failure(spec: ExecutionSpec, message: str) -> ExecutionResult:

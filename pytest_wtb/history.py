@@ -64,3 +64,14 @@ def format_history(steps: list[Step], width: int = 70) -> list[str]:
         changes = "; ".join(f"{k}={short(v, width)}" for k, v in s.changed.items()) or "-"
         lines.append(f"{s.step:>4}  {node:<20} {s.checkpoint_id:<38} {changes}")
     return lines
+
+
+def fork_origin(saver: Any, thread_id: str) -> tuple[str, str] | None:
+    """(source thread_id, checkpoint forked from) when this execution was forked from a shared prefix."""
+    from pytest_wtb.fork import FORKED_FROM
+
+    copied = [t for t in saver.list({"configurable": {"thread_id": thread_id}}) if FORKED_FROM in (t.metadata or {})]
+    if not copied:
+        return None
+    newest = max(copied, key=lambda t: t.checkpoint["id"])
+    return str(newest.metadata[FORKED_FROM]), str(newest.checkpoint["id"])

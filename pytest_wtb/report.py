@@ -16,7 +16,9 @@ def show_hint(thread_id: str, store_display: str | None) -> str:
 
 
 def _where(result: ExecutionResult) -> str:
-    return f"thread_id={result.thread_id} checkpoint_id={result.checkpoint_id or '-'}"
+    forked = result.extra.get("forked_from")
+    lineage = f" (forked from shared prefix {forked})" if forked else ""
+    return f"thread_id={result.thread_id} checkpoint_id={result.checkpoint_id or '-'}{lineage}"
 
 
 def parity_text(

@@ -9,6 +9,11 @@ from typing import Any
 
 import pytest
 
+# pytester's in-process runs forget modules first imported inside a run; the plugin imports its
+# store (SQLAlchemy) and LangGraph lazily, so load them here once for every in-process run to share.
+import pytest_wtb.store.opening  # noqa: F401  isort: skip
+from langgraph.graph import StateGraph  # noqa: F401  isort: skip
+
 REQUIRE_SERVICES = os.environ.get("WTB_REQUIRE_SERVICES", "").strip().lower() in ("1", "true", "yes")
 
 
