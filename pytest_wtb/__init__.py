@@ -5,6 +5,8 @@
 (variant x case), run as one concurrent batch.
 """
 
+from typing import Any
+
 from pytest_wtb.backends.base import Backend, BackendContext
 from pytest_wtb.declare import Variant, cases, parity, variant
 from pytest_wtb.errors import ExecutionFailed, WtbError
@@ -20,5 +22,14 @@ __all__ = [
     "WtbError",
     "cases",
     "parity",
+    "strategies",
     "variant",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "strategies":  # imports Hypothesis: only on first use of wtb.strategies
+        import importlib
+
+        return importlib.import_module("pytest_wtb.strategies")
+    raise AttributeError(f"module 'pytest_wtb' has no attribute {name!r}")

@@ -1,6 +1,5 @@
-"""``python -m pytest_wtb show THREAD_ID | runs | diff RUN_A RUN_B | prune``: read the store.
-
-show follows up a thread_id from a failure; runs, diff and prune treat the store as a history."""
+"""Read the pytest-wtb store: show follows up a thread_id from a failure message; runs, diff and
+prune treat the store as a history of runs."""
 
 from __future__ import annotations
 
@@ -63,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # `... | head` closed the pipe: not an error worth a traceback
+        sys.stderr.close()
+        return 0
     except WtbError as exc:
         print(f"pytest-wtb: {exc}", file=sys.stderr)
         return 2

@@ -56,6 +56,11 @@ class VariantCheck:
         self._errors: dict[int, str | None] = {}
         self._keep: list[Variant] = []  # keep ids stable while cached
 
+    @property
+    def names(self) -> set[str]:
+        """Every variant name a collected test declared."""
+        return {v.name for v in self._keep}
+
     def error(self, variant: Variant) -> str | None:
         if id(variant) not in self._errors:
             try:
@@ -105,12 +110,35 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck) -> None:
         if problem:
             raise _fail(test, problem)
     params: list[Any] = []
+    if case_set.strategy is not None:  # one Hypothesis search per variant
+        from pytest_wtb.properties import property_params
+
+        params = property_params(module.__name__, variants, case_set, baseline, parity_spec)
     for v in variants:
         for case in case_set.cases:
             item = ItemParam(module.__name__, v, case, baseline, parity_spec)
             marks = [pytest.mark.wtb(variant=v.name, case=case.id), *v.marks]
             params.append(pytest.param(item, id=f"{v.name}-{case.id}", marks=marks))
     metafunc.parametrize(FIXTURE, params, indirect=True)
+
+
+def select_variants(
+    items: list[pytest.Item], names: tuple[str, ...], declared: set[str]
+) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """``--wtb-variants``: (kept, deselected). Items of other variants go; non-wtb items stay.
+    The baseline's executions still run for parity items: their params request them."""
+    unknown = [n for n in names if n not in declared]
+    if unknown and declared:
+        raise pytest.UsageError(
+            f"pytest-wtb: --wtb-variants names {', '.join(map(repr, unknown))}, which no collected test "
+            f"declares; declared variants: {', '.join(sorted(declared))}"
+        )
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        param = item_param(item)
+        (drop if param is not None and param.variant.name not in names else keep).append(item)
+    return keep, drop
 
 
 def item_param(item: pytest.Item) -> ItemParam | None:

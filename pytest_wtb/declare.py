@@ -136,21 +136,44 @@ class Case:
 class CaseSet:
     cases: tuple[Case, ...]
     error: str | None = None  # a mistake in the decorator call, reported at collection
+    strategy: Any = None  # a Hypothesis strategy of graph inputs: one property item per variant
+    max_examples: int | None = None
 
 
 def cases(
-    inputs: Sequence[Any] | Mapping[str, Any],
+    inputs: Sequence[Any] | Mapping[str, Any] | None = None,
     *,
     ids: Sequence[str] | None = None,
+    strategy: Any = None,
+    max_examples: int | None = None,
 ) -> Callable[[F], F]:
-    """Attach graph inputs to a test: a list (with optional ``ids=``) or a dict ``{case_id: input}``."""
-    case_set = _build_case_set(inputs, ids)
+    """Attach graph inputs to a test: a list (with optional ``ids=``) or a dict ``{case_id: input}``,
+    or ``strategy=`` (a Hypothesis strategy of inputs, searched with at most ``max_examples``)."""
+    if strategy is not None or max_examples is not None:
+        case_set = _strategy_case_set(inputs, ids, strategy, max_examples)
+    elif inputs is None:
+        case_set = CaseSet((), "@wtb.cases needs graph inputs (a list or a dict) or strategy=")
+    else:
+        case_set = _build_case_set(inputs, ids)
 
     def mark(test: F) -> F:
         setattr(test, CASES_ATTR, case_set)
         return test
 
     return mark
+
+
+def _strategy_case_set(inputs: Any, ids: Any, strategy: Any, max_examples: Any) -> CaseSet:
+    if inputs is not None or ids is not None:
+        return CaseSet((), "@wtb.cases takes either graph inputs (with ids=) or strategy=, not both")
+    if strategy is None:
+        return CaseSet((), "@wtb.cases(max_examples=...) needs strategy=")
+    if not (hasattr(strategy, "example") and hasattr(strategy, "map")):
+        return CaseSet((), f"@wtb.cases(strategy=...) takes a Hypothesis strategy, got {type(strategy).__name__}")
+    if max_examples is not None and (isinstance(max_examples, bool) or not isinstance(max_examples, int)
+                                     or max_examples < 1):
+        return CaseSet((), f"@wtb.cases(max_examples=...) takes a whole number >= 1, got {max_examples!r}")
+    return CaseSet((), strategy=strategy, max_examples=max_examples)
 
 
 def _build_case_set(inputs: Sequence[Any] | Mapping[str, Any], ids: Sequence[str] | None) -> CaseSet:

@@ -74,4 +74,7 @@ def execution_failure_text(result: ExecutionResult, store_display: str | None = 
     if result.store_error:
         lines.append(f"  note: this result could not be saved to the store: {result.store_error}")
     lines.append(f"  {show_hint(result.thread_id, store_display)}")
+    if result.status not in (TIMED_OUT, LOST) and result.checkpoint_id:
+        store = f" --store '{store_display}'" if store_display else ""
+        lines.append(f"  after a fix: python -m pytest_wtb replay {result.thread_id}{store}")
     return "\n".join(lines)
