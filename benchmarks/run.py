@@ -5,7 +5,7 @@ Run on demand, never collected by pytest (all test files are generated into a te
 
     .venv/bin/python benchmarks/run.py                 # everything, 3 repetitions, prints the table
     .venv/bin/python benchmarks/run.py --only 1,2      # a subset
-    .venv/bin/python benchmarks/run.py --reps 5 --readme benchmarks/README.md
+    .venv/bin/python benchmarks/run.py --reps 5 --json /tmp/wtb-bench.json
 
 Measurements (every one is a fresh subprocess with a fresh SQLite file; medians over --reps,
 after one discarded warm-up run of each configuration):
@@ -37,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +87,7 @@ def build(k, sleep_s=0.0):
     return g
 '''
 
-WTB_TEST_MODULE = '''\
+WTB_TEST_MODULE = """\
 import pytest_wtb as wtb
 
 from benchgraph import build
@@ -112,7 +111,8 @@ for _k in range(N_VARIANTS):
 @wtb.cases({{f"c{{i}}": {{"x": i}} for i in range(N_CASES)}})
 def test_bench(wtb_run):
     assert wtb_run.state["done"] is True
-'''
+    assert wtb_run.state["y"] == (wtb_run.input["x"] + int(wtb_run.variant[1:])) * 2
+"""
 
 PARAM_TEST_MODULE = '''\
 """The same tests without the plugin: plain parametrize, one graph.invoke per test."""
@@ -152,45 +152,73 @@ def test_param(k, i):
 '''
 
 HANDWRITTEN_SCRIPT = '''\
-"""The typical hand-written version: one shared SqliteSaver, a ThreadPoolExecutor, graph.invoke."""
+"""The typical hand-written version: one shared SqliteSaver, a ThreadPoolExecutor, graph.invoke.
+
+saver modes: shared (the typical one, default), perthread (what pytest-wtb does: a connection and
+saver per worker thread, WAL + synchronous=NORMAL), memory (InMemorySaver: LangGraph's own cost).
+"""
 import json
 import sqlite3
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from benchgraph import build
 
 
-def main(db, n_variants, n_cases, sleep_s, workers):
+def _conn(db):
+    conn = sqlite3.connect(db, check_same_thread=False, timeout=30)
+    for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL"):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+def main(db, n_variants, n_cases, sleep_s, workers, mode="shared"):
     t0 = time.perf_counter()
-    saver = SqliteSaver(sqlite3.connect(db, check_same_thread=False))
-    graphs = [build(k, sleep_s).compile(checkpointer=saver) for k in range(n_variants)]
+    c0 = time.process_time()
     jobs = [(k, i) for k in range(n_variants) for i in range(n_cases)]
+    if mode == "perthread":
+        SqliteSaver(_conn(db)).setup()
+        local = threading.local()
+
+        def graph(k):
+            if not hasattr(local, "graphs"):
+                saver = SqliteSaver(_conn(db))
+                local.graphs = [build(j, sleep_s).compile(checkpointer=saver) for j in range(n_variants)]
+            return local.graphs[k]
+    else:
+        saver = InMemorySaver() if mode == "memory" else SqliteSaver(sqlite3.connect(db, check_same_thread=False))
+        graphs = [build(k, sleep_s).compile(checkpointer=saver) for k in range(n_variants)]
+
+        def graph(k):
+            return graphs[k]
 
     def run(job):
         k, i = job
         cfg = {"configurable": {"thread_id": f"hw-{k}-{i}"}}
-        out = graphs[k].invoke({"x": i}, cfg, durability="sync")
+        out = graph(k).invoke({"x": i}, cfg, durability="sync")
         assert out["done"] is True
         return out
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(run, jobs))
     loop_s = time.perf_counter() - t0
+    loop_cpu_s = time.process_time() - c0
     assert len(results) == len(jobs)
-    print(json.dumps({"loop_s": loop_s, "n": len(results)}))
+    print(json.dumps({"loop_s": loop_s, "loop_cpu_s": loop_cpu_s, "n": len(results)}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), *sys.argv[6:])
 '''
 
 # Timestamps of pytest's phases, written to $WTB_BENCH_TIMES. tryfirst hookwrappers are outermost,
 # so loop_start is taken before pytest-wtb's own runtestloop wrapper submits the batch.
-TIMING_CONFTEST = '''\
+TIMING_CONFTEST = """\
 import json
 import os
 import time
@@ -210,8 +238,10 @@ def pytest_collection(session):
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtestloop(session):
     _T["loop_start"] = time.time()
+    _T["loop_cpu_start"] = time.process_time()
     yield
     _T["loop_end"] = time.time()
+    _T["loop_cpu_end"] = time.process_time()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -231,7 +261,7 @@ def pytest_unconfigure(config):
     if path:
         with open(path, "w") as fh:
             json.dump(_T, fh)
-'''
+"""
 
 INI = "[pytest]\n# generated by benchmarks/run.py; pins rootdir to this temp dir\n"
 
@@ -259,6 +289,7 @@ class Proc:
     rc: int
     out: str
     maxrss_mb: float
+    cpu_s: float  # user + system CPU of the process (and the children it reaped)
     times: dict[str, float] = field(default_factory=dict)
     t0: float = 0.0
 
@@ -286,7 +317,8 @@ def run_proc(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None)
     if times_path.exists():
         times = json.loads(times_path.read_text())
         times_path.unlink()
-    return Proc(wall, p.returncode, text, usage.ru_maxrss / 1024, times, t0_epoch)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Proc(wall, p.returncode, text, usage.ru_maxrss / 1024, cpu, times, t0_epoch)
 
 
 def require_ok(proc: Proc, what: str, expect: str | None = None) -> None:
@@ -296,15 +328,21 @@ def require_ok(proc: Proc, what: str, expect: str | None = None) -> None:
 
 
 def store_span(db: Path) -> dict[str, float]:
-    """First start, last end and count of the executions the plugin recorded in a fresh store."""
+    """First start, last end and counts of the executions the plugin recorded in a fresh store.
+
+    ``extra``: rows that are not a (variant, case) execution, e.g. shared-prefix executions
+    (variant "(shared-prefix)") that pytest-wtb may add when variants share a graph prefix.
+    """
     conn = sqlite3.connect(db)
     try:
         row = conn.execute(
-            "SELECT min(started_at), max(ended_at), count(*), sum(status = 'succeeded') FROM wtb_executions"
+            "SELECT min(started_at), max(ended_at), count(*),"
+            " sum(status = 'succeeded' AND variant NOT LIKE '(%')"
+            " FROM wtb_executions"
         ).fetchone()
     finally:
         conn.close()
-    return {"first_start": row[0], "last_end": row[1], "count": row[2], "succeeded": row[3]}
+    return {"first_start": row[0], "last_end": row[1], "count": row[2], "succeeded": row[3] or 0}
 
 
 def pytest_cmd(target: str, *extra: str) -> list[str]:
@@ -320,20 +358,24 @@ def run_wtb(project: Path, n_items: int, workers: int, extra: tuple[str, ...] = 
     require_ok(proc, " ".join(cmd), f"{n_items} passed")
     span = store_span(db)
     if span["succeeded"] != n_items:
-        raise SystemExit(f"expected {n_items} succeeded executions in {db}, found {span}")
+        print(f"  WARNING: expected {n_items} succeeded executions in the store, found {span}", flush=True)
     t = proc.times
     res = {
         "wall": proc.wall_s,
+        "cpu": proc.cpu_s,
         "maxrss_mb": proc.maxrss_mb,
         "startup": t["collect_start"] - proc.t0,
         "collect": t["collect_end"] - t["collect_start"],
         "batch": span["last_end"] - t["loop_start"],  # submit (incl. store open) -> last result
         "exec_span": span["last_end"] - span["first_start"],  # first execution start -> last end
+        "to_first_exec": span["first_start"] - t["loop_start"],  # store open, schema, claims before the 1st
         "loop": t["loop_end"] - t["loop_start"],
+        "loop_cpu": t["loop_cpu_end"] - t["loop_cpu_start"],  # CPU of the whole process during the loop
         "tail": t["loop_end"] - span["last_end"],  # items still reported after the last result
         "finish": proc.t0 + proc.wall_s - t["loop_end"],  # everything after the test loop
         "sessionfinish": t["summary_start"] - t["sessionfinish_start"],  # incl. pytest-wtb's finish()
         "exit": proc.t0 + proc.wall_s - t["unconfigure"],  # interpreter shutdown
+        "extra_execs": span["count"] - span["succeeded"],  # e.g. shared-prefix executions
     }
     shutil.rmtree(store_dir, ignore_errors=True)
     return res
@@ -342,18 +384,39 @@ def run_wtb(project: Path, n_items: int, workers: int, extra: tuple[str, ...] = 
 def run_collect_only(project: Path, n_items: int) -> dict[str, float]:
     proc = run_proc(pytest_cmd(".", "--collect-only"), project)
     require_ok(proc, f"--collect-only in {project}", f"{n_items} test")
-    return {"wall": proc.wall_s, "maxrss_mb": proc.maxrss_mb,
-            "collect": proc.times["collect_end"] - proc.times["collect_start"]}
+    return {
+        "wall": proc.wall_s,
+        "cpu": proc.cpu_s,
+        "maxrss_mb": proc.maxrss_mb,
+        "collect": proc.times["collect_end"] - proc.times["collect_start"],
+    }
 
 
-def run_handwritten(project: Path, n_variants: int, n_cases: int, sleep_s: float, workers: int) -> dict[str, float]:
+def run_handwritten(
+    project: Path, n_variants: int, n_cases: int, sleep_s: float, workers: int, mode: str = "shared"
+) -> dict[str, float]:
     store_dir = Path(tempfile.mkdtemp(prefix="hw-", dir=project))
-    cmd = [PY, "handwritten.py", str(store_dir / "hw.db"), str(n_variants), str(n_cases), str(sleep_s), str(workers)]
+    cmd = [
+        PY,
+        "handwritten.py",
+        str(store_dir / "hw.db"),
+        str(n_variants),
+        str(n_cases),
+        str(sleep_s),
+        str(workers),
+        mode,
+    ]
     proc = run_proc(cmd, project)
     require_ok(proc, " ".join(cmd), '"loop_s"')
     data = json.loads(proc.out.strip().splitlines()[-1])
     shutil.rmtree(store_dir, ignore_errors=True)
-    return {"wall": proc.wall_s, "loop": data["loop_s"], "maxrss_mb": proc.maxrss_mb}
+    return {
+        "wall": proc.wall_s,
+        "cpu": proc.cpu_s,
+        "loop": data["loop_s"],
+        "loop_cpu": data["loop_cpu_s"],
+        "maxrss_mb": proc.maxrss_mb,
+    }
 
 
 def run_param(project: Path, n_items: int, xdist: int) -> dict[str, float]:
@@ -362,7 +425,7 @@ def run_param(project: Path, n_items: int, xdist: int) -> dict[str, float]:
     proc = run_proc(cmd, project, {"WTB_BENCH_PARAM_DB": str(store_dir / "param.db")})
     require_ok(proc, " ".join(cmd), f"{n_items} passed")
     shutil.rmtree(store_dir, ignore_errors=True)
-    return {"wall": proc.wall_s, "maxrss_mb": proc.maxrss_mb}
+    return {"wall": proc.wall_s, "cpu": proc.cpu_s, "maxrss_mb": proc.maxrss_mb}
 
 
 def repeat(fns: dict[str, Any], reps: int, warmup: bool = True) -> dict[str, dict[str, float]]:
@@ -378,8 +441,7 @@ def repeat(fns: dict[str, Any], reps: int, warmup: bool = True) -> dict[str, dic
     for i in range(reps):
         for name, fn in fns.items():
             runs[name].append(fn())
-            print(f"  {name} #{i + 1}: " + ", ".join(f"{k}={v:.3f}" for k, v in runs[name][-1].items()),
-                  flush=True)
+            print(f"  {name} #{i + 1}: " + ", ".join(f"{k}={v:.3f}" for k, v in runs[name][-1].items()), flush=True)
     out = {}
     for name, rs in runs.items():
         med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
@@ -408,22 +470,103 @@ def fmt_s(x: float) -> str:
     return f"{x:.3f} s"
 
 
+NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
+NO_SHARE_PREFIX = "--wtb-no-share-prefix"
+
+
+def plugin_options(cwd: Path) -> str:
+    """``pytest --help`` text, to use options only when the plugin under test has them."""
+    proc = run_proc([PY, "-m", "pytest", "--help"], cwd)
+    return proc.out
+
+
 def bench_throughput(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[str, Any]]:
     nv, nc = 5, 100
     n = nv * nc
-    project = write_project(tmp / "b1", WTB_TEST_MODULE.format(n_variants=nv, n_cases=nc, sleep_s=0.0),
-                            "test_wtb_bench.py")
+    project = write_project(
+        tmp / "b1", WTB_TEST_MODULE.format(n_variants=nv, n_cases=nc, sleep_s=0.0), "test_wtb_bench.py"
+    )
     print(f"[1] {n} trivial executions, {workers} workers", flush=True)
-    r = repeat({"plugin": lambda: run_wtb(project, n, workers),
-                "hand-written": lambda: run_handwritten(project, nv, nc, 0.0, workers)}, reps)
-    wtb, hw = r["plugin"], r["hand-written"]
+    configs: dict[str, Any] = {
+        "plugin": lambda: run_wtb(project, n, workers),
+        "plugin, -p no:hypothesispytest": lambda: run_wtb(project, n, workers, NO_HYPOTHESIS),
+    }
+    if NO_SHARE_PREFIX in plugin_options(project):
+        configs[f"plugin, {NO_SHARE_PREFIX}"] = lambda: run_wtb(project, n, workers, (NO_SHARE_PREFIX,))
+    r = repeat(
+        {
+            **configs,
+            "hand-written": lambda: run_handwritten(project, nv, nc, 0.0, workers),
+            "hand-written, saver per thread": lambda: run_handwritten(project, nv, nc, 0.0, workers, "perthread"),
+        },
+        reps,
+    )
+    wtb, wtb_nh, hw = r["plugin"], r["plugin, -p no:hypothesispytest"], r["hand-written"]
+    hwp = r["hand-written, saver per thread"]
     rows = [
-        Row(f"1a. {n} trivial execs, end to end (pytest vs script subprocess)", fmt_s(wtb["wall"]),
-            fmt_s(hw["wall"]), wtb["wall"] / hw["wall"], "<= 1.3", wtb["wall"] / hw["wall"] <= 1.3),
-        Row(f"1b. {n} trivial execs, batch vs in-process loop", fmt_s(wtb["batch"]),
-            fmt_s(hw["loop"]), wtb["batch"] / hw["loop"], "<= 1.3", wtb["batch"] / hw["loop"] <= 1.3),
+        Row(
+            f"1a. {n} trivial execs, end to end (pytest vs script subprocess)",
+            fmt_s(wtb["wall"]),
+            fmt_s(hw["wall"]),
+            wtb["wall"] / hw["wall"],
+            "<= 1.3",
+            wtb["wall"] / hw["wall"] <= 1.3,
+        ),
+        Row(
+            "1b. same, pytest -p no:hypothesispytest (info: venv plugin)",
+            fmt_s(wtb_nh["wall"]),
+            fmt_s(hw["wall"]),
+            wtb_nh["wall"] / hw["wall"],
+            "info",
+            None,
+        ),
+        Row(
+            f"1c. {n} trivial execs, batch vs in-process loop",
+            fmt_s(wtb["batch"]),
+            fmt_s(hw["loop"]),
+            wtb["batch"] / hw["loop"],
+            "<= 1.3",
+            wtb["batch"] / hw["loop"] <= 1.3,
+        ),
+        Row(
+            "1d. same, CPU s during batch / loop (process_time)",
+            fmt_s(wtb["loop_cpu"]),
+            fmt_s(hw["loop_cpu"]),
+            wtb["loop_cpu"] / hw["loop_cpu"],
+            "info",
+            None,
+        ),
+        Row(
+            "1e. batch vs loop with a saver per thread, WAL+sync=NORMAL (info)",
+            fmt_s(wtb["batch"]),
+            fmt_s(hwp["loop"]),
+            wtb["batch"] / hwp["loop"],
+            "info",
+            None,
+        ),
+        Row(
+            "1f. same, CPU s during batch / loop",
+            fmt_s(wtb["loop_cpu"]),
+            fmt_s(hwp["loop_cpu"]),
+            wtb["loop_cpu"] / hwp["loop_cpu"],
+            "info",
+            None,
+        ),
     ]
-    return rows, {"plugin": wtb, "handwritten": hw}
+    nsp = r.get(f"plugin, {NO_SHARE_PREFIX}")
+    if nsp is not None:
+        rows.insert(
+            4,
+            Row(
+                f"1c'. batch with {NO_SHARE_PREFIX} vs in-process loop",
+                fmt_s(nsp["batch"]),
+                fmt_s(hw["loop"]),
+                nsp["batch"] / hw["loop"],
+                "info",
+                None,
+            ),
+        )
+    return rows, r
 
 
 def bench_io(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[str, Any]]:
@@ -434,59 +577,186 @@ def bench_io(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[str, A
     project = write_project(tmp / "b2", WTB_TEST_MODULE.format(**mod), "test_wtb_io.py")
     param_project = write_project(tmp / "b2p", PARAM_TEST_MODULE.format(**mod), "test_param_io.py")
     print(f"[2] {n} executions sleeping {sleep_s * 1000:.0f} ms, {workers} workers, ideal {ideal:.3f} s", flush=True)
-    r = repeat({"plugin": lambda: run_wtb(project, n, workers),
-                "hand-written": lambda: run_handwritten(project, nv, nc, sleep_s, workers),
-                "parametrize -n 2": lambda: run_param(param_project, n, 2)}, reps)
-    wtb, hw, param = r["plugin"], r["hand-written"], r["parametrize -n 2"]
+    r = repeat(
+        {
+            "plugin": lambda: run_wtb(project, n, workers),
+            "hand-written": lambda: run_handwritten(project, nv, nc, sleep_s, workers),
+            "hand-written, InMemorySaver": lambda: run_handwritten(project, nv, nc, sleep_s, workers, "memory"),
+            "parametrize -n 2": lambda: run_param(param_project, n, 2),
+        },
+        reps,
+    )
+    wtb, hw, hwm, param = r["plugin"], r["hand-written"], r["hand-written, InMemorySaver"], r["parametrize -n 2"]
     rows = [
-        Row(f"2a. {n} x 50 ms sleep, batch vs ideal ceil({n}/{workers})x50ms", fmt_s(wtb["batch"]),
-            fmt_s(ideal), wtb["batch"] / ideal, "<= 1.5", wtb["batch"] / ideal <= 1.5),
-        Row("2b. same, end to end vs ideal (info: includes ~startup)", fmt_s(wtb["wall"]),
-            fmt_s(ideal), wtb["wall"] / ideal, "-", None),
-        Row("2c. same, hand-written in-process loop vs ideal (info)", fmt_s(hw["loop"]),
-            fmt_s(ideal), hw["loop"] / ideal, "-", None),
-        Row("2d. same, end to end vs parametrize + invoke, pytest -n 2", fmt_s(wtb["wall"]),
-            fmt_s(param["wall"]), wtb["wall"] / param["wall"], "<= 0.2 (5x faster)",
-            wtb["wall"] / param["wall"] <= 0.2),
+        Row(
+            f"2a. {n} x 50 ms sleep, batch vs ideal ceil({n}/{workers})x50ms",
+            fmt_s(wtb["batch"]),
+            fmt_s(ideal),
+            wtb["batch"] / ideal,
+            "<= 1.5",
+            wtb["batch"] / ideal <= 1.5,
+        ),
+        Row(
+            "2b. same, hand-written in-process loop vs ideal (info)",
+            fmt_s(hw["loop"]),
+            fmt_s(ideal),
+            hw["loop"] / ideal,
+            "info",
+            None,
+        ),
+        Row(
+            "2c. same, plugin batch vs hand-written in-process loop",
+            fmt_s(wtb["batch"]),
+            fmt_s(hw["loop"]),
+            wtb["batch"] / hw["loop"],
+            "info",
+            None,
+        ),
+        Row(
+            "2d. LangGraph floor: hand-written loop with InMemorySaver",
+            fmt_s(hwm["loop"]),
+            fmt_s(ideal),
+            hwm["loop"] / ideal,
+            "info",
+            None,
+        ),
+        Row(
+            "2e. CPU s during batch / hand-written loop",
+            fmt_s(wtb["loop_cpu"]),
+            fmt_s(hw["loop_cpu"]),
+            wtb["loop_cpu"] / hw["loop_cpu"],
+            "info",
+            None,
+        ),
+        Row(
+            "2f. end to end: plugin vs parametrize + invoke, pytest -n 2",
+            fmt_s(wtb["wall"]),
+            fmt_s(param["wall"]),
+            wtb["wall"] / param["wall"],
+            "<= 0.2 (5x faster)",
+            wtb["wall"] / param["wall"] <= 0.2,
+        ),
     ]
-    return rows, {"ideal": ideal, "plugin": wtb, "handwritten": hw, "param_xdist2": param}
+    return rows, {"ideal": ideal, **r}
+
+
+PLAIN_TEST = "def test_plain():\n    assert True\n"
+
+
+def run_plain_collect(project: Path, extra: tuple[str, ...]) -> dict[str, float]:
+    proc = run_proc(pytest_cmd(".", "--collect-only", *extra), project)
+    require_ok(proc, f"--collect-only {extra} in {project}", "1 test")
+    return {"wall": proc.wall_s, "cpu": proc.cpu_s, "maxrss_mb": proc.maxrss_mb}
 
 
 def bench_overhead(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[str, Any]]:
     nv, nc = 10, 1000
     n = nv * nc
-    project = write_project(tmp / "b3", WTB_TEST_MODULE.format(n_variants=nv, n_cases=nc, sleep_s=0.0),
-                            "test_wtb_many.py")
-    small = write_project(tmp / "b3s", WTB_TEST_MODULE.format(n_variants=nv, n_cases=1, sleep_s=0.0),
-                          "test_wtb_small.py")
+    project = write_project(
+        tmp / "b3", WTB_TEST_MODULE.format(n_variants=nv, n_cases=nc, sleep_s=0.0), "test_wtb_many.py"
+    )
+    small = write_project(
+        tmp / "b3s", WTB_TEST_MODULE.format(n_variants=nv, n_cases=1, sleep_s=0.0), "test_wtb_small.py"
+    )
+    plain = write_project(tmp / "b3p", PLAIN_TEST, "test_plain.py")
     print(f"[3] {n} items ({nv} variants x {nc} cases)", flush=True)
-    r = repeat({f"collect-only {nv} items": lambda: run_collect_only(small, nv),
-                f"collect-only {n} items": lambda: run_collect_only(project, n)}, reps)
-    col_small, col = r[f"collect-only {nv} items"], r[f"collect-only {n} items"]
-    r = repeat({f"plugin {n} items": lambda: run_wtb(project, n, workers),
-                "hand-written": lambda: run_handwritten(project, nv, nc, 0.0, workers)}, reps, warmup=False)
-    wtb, hw = r[f"plugin {n} items"], r["hand-written"]
+    r0 = repeat(
+        {
+            "plain test, plugin installed": lambda: run_plain_collect(plain, ()),
+            "plain test, -p no:wtb": lambda: run_plain_collect(plain, ("-p", "no:wtb")),
+        },
+        reps,
+    )
+    r1 = repeat(
+        {
+            f"collect-only {nv} items": lambda: run_collect_only(small, nv),
+            f"collect-only {n} items": lambda: run_collect_only(project, n),
+        },
+        reps,
+    )
+    col_small, col = r1[f"collect-only {nv} items"], r1[f"collect-only {n} items"]
+    r2 = repeat(
+        {
+            f"plugin {n} items": lambda: run_wtb(project, n, workers),
+            "hand-written": lambda: run_handwritten(project, nv, nc, 0.0, workers),
+        },
+        reps,
+        warmup=False,
+    )
+    wtb, hw = r2[f"plugin {n} items"], r2["hand-written"]
+    with_p, without_p = r0["plain test, plugin installed"], r0["plain test, -p no:wtb"]
     collect_ms = (col["wall"] - col_small["wall"]) / (n - nv) * 1000
     nonexec_ms = (wtb["wall"] - wtb["exec_span"]) / n * 1000
     marginal_ms = (wtb["wall"] - wtb["exec_span"] - col_small["wall"]) / n * 1000
     over_hw_ms = (wtb["wall"] - hw["wall"]) / n * 1000
     rows = [
-        Row(f"3a. collection per item ({n} vs {nv} items, --collect-only)", f"{collect_ms:.3f} ms",
-            "-", None, "info", None),
-        Row(f"3b. non-execution time per item, (wall - exec span)/{n}", f"{nonexec_ms:.3f} ms",
-            "-", None, "<= 1 ms", nonexec_ms <= 1.0),
-        Row("3c. same, minus fixed start-up (10-item --collect-only wall)", f"{marginal_ms:.3f} ms",
-            "-", None, "info", None),
-        Row(f"3d. end to end over hand-written script, per item ({n} execs)", f"{over_hw_ms:.3f} ms",
-            "-", None, "info", None),
-        Row(f"3e. end to end wall, {n} items vs hand-written script", fmt_s(wtb["wall"]),
-            fmt_s(hw["wall"]), wtb["wall"] / hw["wall"], "info", None),
-        Row(f"3f. peak RSS of pytest, {n} items run (baseline: hand-written)", f"{wtb['maxrss_mb']:.0f} MB",
-            f"{hw['maxrss_mb']:.0f} MB", wtb["maxrss_mb"] / hw["maxrss_mb"], "info", None),
+        Row(
+            f"3a. collection per item ({n} vs {nv} items, --collect-only)",
+            f"{collect_ms:.3f} ms",
+            "-",
+            None,
+            "info",
+            None,
+        ),
+        Row(
+            f"3b. non-execution time per item, (wall - exec span)/{n}",
+            f"{nonexec_ms:.3f} ms",
+            "-",
+            None,
+            "<= 1 ms",
+            nonexec_ms <= 1.0,
+        ),
+        Row(
+            f"3c. same, minus fixed start-up ({nv}-item --collect-only wall)",
+            f"{marginal_ms:.3f} ms",
+            "-",
+            None,
+            "info",
+            None,
+        ),
+        Row("3d. end to end minus hand-written script, per item", f"{over_hw_ms:.3f} ms", "-", None, "info", None),
+        Row(
+            f"3e. end to end wall, {n} items vs hand-written script",
+            fmt_s(wtb["wall"]),
+            fmt_s(hw["wall"]),
+            wtb["wall"] / hw["wall"],
+            "info",
+            None,
+        ),
+        Row(
+            f"3f. peak RSS of pytest, {n} items (baseline: hand-written)",
+            f"{wtb['maxrss_mb']:.0f} MB",
+            f"{hw['maxrss_mb']:.0f} MB",
+            wtb["maxrss_mb"] / hw["maxrss_mb"],
+            "info",
+            None,
+        ),
+        Row(
+            f"3g. peak RSS of pytest --collect-only, {n} items (baseline: {nv})",
+            f"{col['maxrss_mb']:.0f} MB",
+            f"{col_small['maxrss_mb']:.0f} MB",
+            col["maxrss_mb"] / col_small["maxrss_mb"],
+            "info",
+            None,
+        ),
+        Row(
+            "3h. start-up tax on a plain pytest run (plugin vs -p no:wtb)",
+            fmt_s(with_p["wall"]),
+            fmt_s(without_p["wall"]),
+            with_p["wall"] / without_p["wall"],
+            "info",
+            None,
+        ),
     ]
-    extra = {"collect_only_small": col_small, "collect_only": col, "plugin": wtb, "handwritten": hw,
-             "collect_ms_per_item": collect_ms, "nonexec_ms_per_item": nonexec_ms,
-             "marginal_ms_per_item": marginal_ms, "over_handwritten_ms_per_item": over_hw_ms}
+    extra = {
+        **r0,
+        **r1,
+        **r2,
+        "collect_ms_per_item": collect_ms,
+        "nonexec_ms_per_item": nonexec_ms,
+        "marginal_ms_per_item": marginal_ms,
+        "over_handwritten_ms_per_item": over_hw_ms,
+    }
     return rows, extra
 
 
@@ -498,12 +768,21 @@ def bench_overhead(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[
 def table(rows: list[Row]) -> str:
     head = ("measurement", "plugin", "baseline", "ratio", "goal", "met?")
     body = [
-        (r.measurement, r.plugin, r.baseline, "-" if r.ratio is None else f"{r.ratio:.2f}", r.goal,
-         "-" if r.met is None else ("yes" if r.met else "NO"))
+        (
+            r.measurement,
+            r.plugin,
+            r.baseline,
+            "-" if r.ratio is None else f"{r.ratio:.2f}",
+            r.goal,
+            "-" if r.met is None else ("yes" if r.met else "NO"),
+        )
         for r in rows
     ]
     widths = [max(len(str(x[i])) for x in (head, *body)) for i in range(len(head))]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(head), sep, *(line(b) for b in body)])
 
@@ -514,10 +793,25 @@ def phases(name: str, d: dict[str, float]) -> str:
 
 def machine() -> str:
     try:
-        load = "load avg %.2f %.2f %.2f" % os.getloadavg()
+        load = "load avg {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         load = "load avg n/a"
     return f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, {load}"
+
+
+def git_state() -> str:
+    """Read-only: which code was measured (HEAD, and whether pytest_wtb/ had uncommitted changes)."""
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return out.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "?"
+    dirty = git("status", "--porcelain", "--", "pytest_wtb")
+    return f"git {head}" + (f" + {len(dirty.splitlines())} uncommitted change(s) in pytest_wtb/" if dirty else "")
 
 
 def versions() -> str:
@@ -541,14 +835,22 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write all raw medians to this file")
     ap.add_argument("--keep", action="store_true", help="keep the generated temp dir")
     args = ap.parse_args()
+    if args.reps < 1:
+        ap.error("--reps must be >= 1")
     only = {s.strip() for s in args.only.split(",")}
 
     tmp = Path(tempfile.mkdtemp(prefix="wtb-bench-"))
     started = dt.datetime.now().astimezone()
-    print(f"generated projects in {tmp}\n{machine()}\n{versions()}", flush=True)
+    print(f"generated projects in {tmp}\n{machine()}\n{versions()}\n{git_state()}", flush=True)
     rows: list[Row] = []
-    raw: dict[str, Any] = {"machine_start": machine(), "versions": versions(), "reps": args.reps,
-                           "workers": args.workers, "started": started.isoformat(timespec="seconds")}
+    raw: dict[str, Any] = {
+        "machine_start": machine(),
+        "versions": versions(),
+        "git": git_state(),
+        "reps": args.reps,
+        "workers": args.workers,
+        "started": started.isoformat(timespec="seconds"),
+    }
     try:
         for key, fn in (("1", bench_throughput), ("2", bench_io), ("3", bench_overhead)):
             if key in only:
@@ -561,8 +863,9 @@ def main() -> None:
     raw["machine_end"] = machine()
 
     print()
-    print(f"pytest-wtb benchmarks, {started:%Y-%m-%d %H:%M %Z}, medians of {args.reps} runs, "
-          f"--wtb-workers={args.workers}")
+    print(
+        f"pytest-wtb benchmarks, {started:%Y-%m-%d %H:%M %Z}, medians of {args.reps} runs, --wtb-workers={args.workers}"
+    )
     print(table(rows))
     print()
     for key in ("1", "2", "3"):

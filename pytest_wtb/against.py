@@ -3,7 +3,6 @@ stored earlier run, besides the baseline variant, with both runs' thread_ids in 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -12,9 +11,8 @@ from pytest_wtb.compare import Difference, compare, short
 from pytest_wtb.declare import ParitySpec
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import SUCCEEDED, ExecutionResult
-from pytest_wtb.plan import canonical_input
 from pytest_wtb.report import MAX_PATHS
-from pytest_wtb.store.results import ResultStore
+from pytest_wtb.store.results import ResultStore, input_hash
 from pytest_wtb.store.runs import RunInfo, matching_execution, resolve_run
 
 
@@ -61,10 +59,9 @@ class AgainstCheck:
         diffs = compare(self.results.load_state(earlier) or {}, result.state or {}, spec)
         if not diffs:
             return AgainstOutcome(earlier, diffs, None)
-        input_hash = hashlib.sha256(canonical_input(case_input).encode()).hexdigest()
-        return AgainstOutcome(earlier, diffs, self._text(result, earlier, diffs, input_hash))
+        return AgainstOutcome(earlier, diffs, self._text(result, earlier, diffs, input_hash(case_input)))
 
-    def _text(self, result: ExecutionResult, earlier: dict[str, Any], diffs: list[Difference], input_hash: str) -> str:
+    def _text(self, result: ExecutionResult, earlier: dict[str, Any], diffs: list[Difference], now_input: str) -> str:
         then, now = f"run {self.run.run_id}:", f"this run {self.current_run}:"
         width = max(len(then), len(now))
         n = len(diffs)
@@ -72,7 +69,7 @@ class AgainstCheck:
             f"parity: variant '{result.variant}' on case '{result.case_id}' differs from the same variant "
             f"and case in stored {self.description} at {n} key path{'s' if n != 1 else ''}"
         ]
-        if earlier["input_hash"] and earlier["input_hash"] != input_hash:
+        if earlier["input_hash"] and earlier["input_hash"] != now_input:
             lines.append("  note: the case's input changed since that run")
         for d in diffs[:MAX_PATHS]:
             lines.append(f"  {d.path}")

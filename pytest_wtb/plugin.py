@@ -141,6 +141,7 @@ def wtb_run(request: pytest.FixtureRequest) -> WtbRun | PropertySearch:
     if prop is not None:  # @wtb.cases(strategy=...): the call phase runs a Hypothesis search
         wtb = request.config.stash[SESSION_KEY]
         runner = request.getfixturevalue("_wtb_bench_runner")
+        request.node.user_properties += [("wtb_variant", prop.variant.name), ("wtb_case", "hypothesis")]
         return PropertySearch(prop, runner, examples_dir(wtb.settings.store, request.config.rootpath))
     param = item_param(request.node)
     if param is None:

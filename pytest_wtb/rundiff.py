@@ -85,7 +85,8 @@ def format_diff(diff: RunDiff, name_before: str, name_after: str) -> list[str]:
         if change.kind == "outcome":
             lines.append(f"{label(b)}: outcome {outcome(a)} -> {outcome(b)}{note}")
             if b["error_message"] and b["status"] != SUCCEEDED:
-                lines.append(f"    {name_after}: {short(b['error_message'], 100)}")
+                message = (b["error_message"].strip().splitlines() or [""])[0]
+                lines.append(f"    {name_after}: {message if len(message) <= 100 else message[:97] + '...'}")
         else:
             n = len(change.diffs)
             lines.append(f"{label(b)}: final state differs at {n} key path{'s' if n != 1 else ''}{note}")

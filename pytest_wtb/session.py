@@ -74,7 +74,6 @@ class WtbSession:
         testrunuid = workerinput.get("testrunuid") if workerinput else None
         self.run_id: str = settings.run_id or (testrunuid or uuid.uuid4().hex)[:12]
         self.records = RunRecords(with_state=bool(settings.reports))  # terminal summary, reports, metrics
-        self.records.note_run_id(self.run_id)
         self.progress: LiveProgress | None = None
         self.output_lines: list[str] = []  # what --wtb-report/--wtb-metrics wrote, for the summary
         self.store: Store | None = None
@@ -120,6 +119,7 @@ class WtbSession:
             if self.comparison is not None:
                 self.comparison.start(plan, self.run_id, context, store, owner_label(self.worker_id))
             self.progress = progress_for(self.config, self.batch, xdist_worker(self.config))
+            self.records.note_run_id(self.run_id)
         except WtbError as exc:
             self.finish("error")
             raise pytest.UsageError(f"pytest-wtb: {exc}") from None
@@ -170,10 +170,20 @@ class WtbSession:
         base = param.baseline
         is_base = base is param.variant
         base_key = None if base is None or is_base else execution_key(param.scope, base.name, param.case)
-        self.records.note_execution(run.result, param.scope, is_base, base_key)
+        self.records.note_execution(run.result, param.scope, is_base, base_key, self._prefix_nodes(run.result))
         if run.baseline is not None:
-            self.records.note_execution(run.baseline.result, param.scope, True, None)
+            base_result = run.baseline.result
+            self.records.note_execution(base_result, param.scope, True, None, self._prefix_nodes(base_result))
         self.records.note_item(nodeid, run.result.key, base_key)
+
+    def _prefix_nodes(self, result: ExecutionResult) -> int:
+        """Nodes a forked execution took from its shared prefix execution instead of running them."""
+        spec = self.batch.specs.get(result.key) if self.batch is not None else None
+        prefix_key = getattr(spec, "fork_from", None)
+        if self.batch is None or prefix_key is None or result.key in self.records.executions:
+            return 0
+        prefix = self.batch.wait(prefix_key)  # it ended before the fork started
+        return len(prefix.nodes) if prefix.ok else 0
 
     @staticmethod
     def _as_run(result: ExecutionResult, case_input: Any, baseline: WtbRun | None) -> WtbRun:

@@ -14,7 +14,18 @@ from pytest_wtb.store.urls import StoreURL
 # Savers borrow a pooled connection per operation, so a few connections serve many worker threads.
 MAX_POOL: Final = 8
 POOL_TIMEOUT_S: Final = 10
+FAIL_FAST_S: Final = 0.5  # how long to wait for a connection once the server has been seen gone
 SETUP_ATTEMPTS: Final = 4
+# A server that vanishes without closing its sockets (a lost machine, a dropped network) must not
+# leave a query waiting for TCP's own timeout (minutes): libpq gives up after these.
+TCP_SETTINGS: Final = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30000,
+}
 
 
 def _sqlite_connection(url: StoreURL) -> sqlite3.Connection:
@@ -29,7 +40,7 @@ def postgres_connect_kwargs() -> dict[str, Any]:
     statements (``prepare_threshold=None``) so the store works behind PgBouncer in transaction mode."""
     from psycopg.rows import dict_row
 
-    return {"autocommit": True, "row_factory": dict_row, "prepare_threshold": None}
+    return {"autocommit": True, "row_factory": dict_row, "prepare_threshold": None, **TCP_SETTINGS}
 
 
 class CheckpointerSource:
@@ -69,7 +80,7 @@ class CheckpointerSource:
             raise StoreError(
                 f"store {self.url.display} needs the postgres extra: pip install 'pytest-wtb[postgres]'"
             ) from exc
-        self._pool = ConnectionPool(
+        self._pool = _fail_fast(ConnectionPool)(
             self.url.libpq_url,
             min_size=1,
             max_size=self._max_connections,
@@ -137,6 +148,29 @@ class CheckpointerSource:
         if pool is not None:
             pool.close(timeout=5)
         self._ready = False
+
+
+def _fail_fast(pool_class: Any) -> Any:
+    """The pool class, but once a connection could not be had within its timeout (the server is
+    gone), later requests wait only FAIL_FAST_S until one is handed out again: executions queued
+    behind a dead store then fail in a second each instead of POOL_TIMEOUT_S per saver call."""
+    from psycopg_pool import PoolTimeout
+
+    class FailFastPool(pool_class):  # type: ignore[misc]
+        server_gone = False
+
+        def getconn(self, timeout: float | None = None) -> Any:
+            if self.server_gone:
+                timeout = min(self.timeout if timeout is None else timeout, FAIL_FAST_S)
+            try:
+                conn = super().getconn(timeout)
+            except PoolTimeout:
+                self.server_gone = True
+                raise
+            self.server_gone = False
+            return conn
+
+    return FailFastPool
 
 
 def _migrated(pool: Any, migrations: int) -> bool:

@@ -37,8 +37,12 @@ def _v1_to_v2(conn: Connection) -> None:
     # wtb_outbox and the new indexes come from _create_missing
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    _add_columns(conn, schema.executions, ["module_path"])
+
+
 # version N -> the step that makes it N + 1
-MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _v1_to_v2}
+MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 OLDEST_MIGRATABLE: Final = min(MIGRATIONS)
 
 

@@ -92,7 +92,7 @@ def probe_postgres(url: StoreURL) -> None:
     try:
         with psycopg.connect(url.libpq_url, **kwargs) as conn:
             conn.execute("SELECT 1")
-    except psycopg.Error as exc:
+    except Exception as exc:  # psycopg.Error, and anything else a bad conninfo raises
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise StoreError(f"cannot connect to {url.describe()}: {mask(reason)}") from None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Table, case, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Table, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -24,52 +25,16 @@ from pytest_wtb.errors import StoreError
 from pytest_wtb.model import FINAL_STATUSES, LOST, RUNNING, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
 from pytest_wtb.plan import canonical_input
 from pytest_wtb.store import migrations, schema
+from pytest_wtb.store.engines import postgres_engine, sqlite_engine
 from pytest_wtb.store.urls import StoreURL, mask
 
 ABANDONED: Final = "abandoned"  # a stored status only: the run that owned the execution died
-CONNECT_TIMEOUT_S: Final = 10
-POOL_TIMEOUT_S: Final = 10
-
-
-def _sqlite_engine(url: StoreURL) -> Engine:
-    engine = create_engine(
-        url.sqlalchemy_url,
-        connect_args={"timeout": 30, "check_same_thread": False},
-        pool_size=4,
-        max_overflow=16,
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
-        # pysqlite's implicit transactions let a read-then-write lose updates; we BEGIN ourselves.
-        dbapi_conn.isolation_level = None
-        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL"):
-            dbapi_conn.execute(f"PRAGMA {pragma}")
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-def _postgres_engine(url: StoreURL) -> Engine:
-    return create_engine(
-        url.sqlalchemy_url,
-        # bounded: the driver's writes are short; checkpoints have their own pool (checkpoints.py)
-        pool_size=2,
-        max_overflow=3,
-        pool_timeout=POOL_TIMEOUT_S,
-        pool_pre_ping=True,
-        # works behind PgBouncer in transaction mode: no server-side prepared statements
-        connect_args={"prepare_threshold": None, "connect_timeout": CONNECT_TIMEOUT_S},
-    )
 
 
 class ResultStore:
     def __init__(self, url: StoreURL) -> None:
         self.url = url
-        self.engine = _sqlite_engine(url) if url.kind == "sqlite" else _postgres_engine(url)
+        self.engine = sqlite_engine(url) if url.kind == "sqlite" else postgres_engine(url)
         # In one process, queue our own writers instead of letting SQLite's busy handler sleep.
         self._write_lock = threading.Lock() if url.kind == "sqlite" else None
         from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -164,12 +129,13 @@ class ResultStore:
             scope=spec.scope,
             variant=spec.variant_name,
             case_id=spec.case_id,
-            input_hash=hashlib.sha256(canonical_input(spec.input).encode()).hexdigest(),
+            input_hash=input_hash(spec.input),
             status=RUNNING,
             attempts=0,
             owner=owner,
             backend=backend,
             started_at=time.time(),
+            module_path=_module_file(spec.scope),
         )
         with self.write() as conn:
             if not self._inserted(conn, schema.executions, row):
@@ -294,6 +260,17 @@ class ResultStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def input_hash(value: Any) -> str:
+    """What wtb_executions.input_hash holds: tells whether a case's input changed between runs."""
+    return hashlib.sha256(canonical_input(value).encode()).hexdigest()
+
+
+def _module_file(scope: str) -> str | None:
+    """The file of the test module that declares the variants, so `replay` can import it again."""
+    path = getattr(sys.modules.get(scope), "__file__", None)
+    return str(path) if path else None
 
 
 def _short(exc: BaseException) -> str:

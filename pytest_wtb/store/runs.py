@@ -10,7 +10,7 @@ from typing import Any, Final
 from sqlalchemy import func, select
 
 from pytest_wtb.errors import StoreError
-from pytest_wtb.model import RUNNING, SUCCEEDED
+from pytest_wtb.model import PREFIX_LABEL, RUNNING, SUCCEEDED
 from pytest_wtb.store import schema
 from pytest_wtb.store.results import ResultStore
 
@@ -67,7 +67,7 @@ def variant_counts(results: ResultStore, run_ids: list[str]) -> dict[str, list[V
     with results.read() as conn:
         by_status = conn.execute(
             select(ex.run_id, ex.scope, ex.variant, ex.status, func.count())
-            .where(ex.run_id.in_(run_ids))
+            .where(ex.run_id.in_(run_ids), ex.variant != PREFIX_LABEL)
             .group_by(ex.run_id, ex.scope, ex.variant, ex.status)
         ).all()
         parity = conn.execute(
@@ -128,9 +128,12 @@ def resolve_run(results: ResultStore, ref: str, exclude: str | None = None, fini
 
 
 def run_executions(results: ResultStore, run_id: str) -> list[dict[str, Any]]:
+    """The run's executions of user variants (not the shared-prefix executions they forked from)."""
     ex = schema.executions.c
     with results.read() as conn:
-        rows = conn.execute(select(schema.executions).where(ex.run_id == run_id)).all()
+        rows = conn.execute(
+            select(schema.executions).where(ex.run_id == run_id, ex.variant != PREFIX_LABEL)
+        ).all()
     return [dict(r._mapping) for r in rows]
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 metadata = MetaData()
 
@@ -76,6 +76,7 @@ executions = Table(
     Column("state_type", String(32)),
     Column("state_blob", LargeBinary),
     Column("nodes_json", Text),
+    Column("module_path", Text),  # v3: the test module's file, so `replay` can import it again
     PrimaryKeyConstraint("run_id", "exec_key"),
     Index("ix_wtb_executions_thread_id", "thread_id", unique=True),
     Index("ix_wtb_executions_variant_case", "variant", "case_id"),
