@@ -167,3 +167,12 @@ def test_progress_text_shrinks_to_the_room_left() -> None:
     assert line_text(counts, 10.0, 40) == " [wtb 25/100, 2 failed, ETA 30s]"
     assert line_text(counts, 10.0, 15) == " [wtb 25/100]"
     assert line_text(counts, 10.0, 5) == ""
+
+
+def test_summary_shows_the_store_url_with_its_password_masked() -> None:
+    from pytest_wtb.store.urls import parse_store_url
+
+    url = parse_store_url("postgresql://wtb:s3cret@db.example:5432/wtb", Path("/"))
+    lines = text(summary_lines(sample(), verbosity=0, store_display=url.display))
+    store = [line for line in lines if line.startswith(("store:", "inspect:"))]
+    assert len(store) == 2 and all("s3cret" not in line and "db.example:5432/wtb" in line for line in store)
