@@ -145,7 +145,8 @@ def test_zz_ran_inline():
 
 
 def _normalised_failures(text: str) -> list[str]:
-    body = re.split(r"\n=+ short test summary", text.split("= FAILURES =")[1])[0]
+    # the failures end at the next "=== ... ===" section (the wtb summary, the short test summary)
+    body = re.split(r"\n[-=]{3,} [^\n]* [-=]{3,}\n", text.split("= FAILURES =")[1] + "\n")[0]
     body = re.sub(r"wtb-[0-9a-f]{12}-", "wtb-RUN-", body)
     body = re.sub(r"checkpoint_id=\S+", "checkpoint_id=ID", body)
     blocks = re.split(r"\n_{3,} (\S+) _{3,}\n", body)
@@ -173,6 +174,9 @@ def test_xdist_gives_the_same_outcomes_and_texts_and_runs_each_execution_once(py
         "select run_id, variant, case_id, thread_id, status, owner from wtb_executions where run_id = ?", runs[1]
     ).fetchall()
     conn.close()
+    prefixes = [r for r in rows if r[1] == "(shared-prefix)"]
+    rows = [r for r in rows if r[1] != "(shared-prefix)"]
     assert len(rows) == 6, "3 variants x 2 cases, each executed once across both workers"
+    assert len(prefixes) == 2, "one shared prefix per case, also run once"
     assert len({r[3] for r in rows}) == 6
     assert all(r[4] in ("succeeded", "failed") for r in rows)
