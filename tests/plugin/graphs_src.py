@@ -36,3 +36,23 @@ def build(retrieve_fn=retrieve, answer_fn=answer):
     g.add_edge("answer", END)
     return g
 '''
+
+# a baseline, a variant that differs in the answer, and one whose retrieve node raises
+THREE_VARIANTS = GRAPH + '''
+
+@wtb.variant(baseline=True)
+def base():
+    return build()
+
+
+def louder(state):
+    return {"answer": f"ANSWER TO {state['q']}", "score": 0.5, "log": ["answer"]}
+
+
+def broken(state):
+    raise ValueError("retriever offline")
+
+
+loud = base.with_nodes({"answer": louder}, name="loud")
+down = base.with_nodes({"retrieve": broken}, name="down")
+'''

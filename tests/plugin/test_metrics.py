@@ -10,25 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.plugin.graphs_src import GRAPH
+from tests.plugin.graphs_src import THREE_VARIANTS
 
-MODULE = GRAPH + '''
-
-@wtb.variant(baseline=True)
-def base():
-    return build()
-
-
-def louder(state):
-    return {"answer": f"ANSWER TO {state['q']}", "score": 0.5, "log": ["answer"]}
-
-
-def broken(state):
-    raise ValueError("retriever offline")
-
-
-loud = base.with_nodes({"answer": louder}, name="loud")
-down = base.with_nodes({"retrieve": broken}, name="down")
+MODULE = THREE_VARIANTS + '''
 
 
 @wtb.parity(keys=["answer"])

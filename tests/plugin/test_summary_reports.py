@@ -9,25 +9,9 @@ from importlib.resources import files
 
 import pytest
 
-from tests.plugin.graphs_src import GRAPH
+from tests.plugin.graphs_src import THREE_VARIANTS
 
-MODULE = GRAPH + '''
-
-@wtb.variant(baseline=True)
-def base():
-    return build()
-
-
-def louder(state):
-    return {"answer": f"ANSWER TO {state['q']}", "score": 0.5, "log": ["answer"]}
-
-
-def broken(state):
-    raise ValueError("retriever offline")
-
-
-loud = base.with_nodes({"answer": louder}, name="loud")
-down = base.with_nodes({"retrieve": broken}, name="down")
+MODULE = THREE_VARIANTS + '''
 
 CASES = {"reset": {"q": "reset"}, "refund": {"q": "refund </script><b>x</b>"}}
 
