@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pytest_wtb.store.results import ResultStore
 
 REMOTE_POLL_S = 0.05
+REMOTE_GRACE_S = 60.0
 
 
 def owner_label(worker_id: str = "main") -> str:
@@ -175,7 +176,18 @@ class Batch:
         return _with_lineage(self.specs[key], result)
 
     def _wait_remote(self, spec: ExecutionSpec) -> ExecutionResult:
+        # An owner that is alive but never records a result (its store writes failed) must not hang
+        # us forever; with --wtb-timeout we know how long a result can legitimately take.
+        limit = None
+        if spec.timeout_s is not None:
+            limit = time.monotonic() + spec.timeout_s * (self.context.retries + 1) + REMOTE_GRACE_S
         while True:
+            if limit is not None and time.monotonic() > limit:
+                return _internal_failure(
+                    spec,
+                    "another pytest-xdist worker claimed this execution but recorded no result in time "
+                    "(its store writes may have failed: see that worker's failures)",
+                )
             row = self.results.execution_row(spec.run_id, spec.key)
             if row is not None:
                 result = self.results.result_from_row(row)

@@ -145,3 +145,19 @@ def test_store_refuses_a_foreign_file(tmp_path: Path) -> None:
     with pytest.raises(wtb.WtbError, match="is not a SQLite database; pytest-wtb will not overwrite it"):
         _store(tmp_path)
     assert (tmp_path / "w.db").read_text() == "not a database"
+
+
+def test_a_remote_owner_that_never_records_does_not_hang_a_waiter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytest_wtb.batch as batch_module
+
+    monkeypatch.setattr(batch_module, "REMOTE_GRACE_S", 0.2)
+    store = _store(tmp_path)
+    plan = make_plan("run", [ExecutionRequest("m", BASE, Case("x", {"q": "x"}))], timeout_s=0.1)
+    assert store.results.claim(plan.specs[0], "otherhost:1:gw9", "threads")  # alive elsewhere, never records
+    waiter = Batch(plan, ThreadsBackend(1), BackendContext("run", store.url, store.checkpoints, retries=0),
+                   store.results, "me")
+    waiter.start()
+    result = waiter.wait(plan.specs[0].key)
+    assert result.status == "failed" and "recorded no result in time" in result.error.message  # type: ignore[union-attr]
+    waiter.stop()
+    store.close()
