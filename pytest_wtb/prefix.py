@@ -48,6 +48,7 @@ class Shape:
 
     topology: tuple[Any, ...]
     nodes: dict[str, Any]
+    entry: frozenset[str]  # nodes START leads to; None-like (all nodes) when START branches
 
 
 def shape_of(variant: Variant) -> Shape | None:
@@ -91,7 +92,10 @@ def _shape_of(variant: Variant) -> Shape | None:
         branches,
         tuple(node_meta),
     )
-    return Shape(topology, nodes)
+    entry = frozenset(nodes) if "__start__" in graph.branches else frozenset(
+        end for start, end in graph.edges if start == "__start__"
+    )
+    return Shape(topology, nodes, entry)
 
 
 def _all_equal(keys: list[Any]) -> bool:
@@ -117,7 +121,8 @@ def prefix_groups(variants: Sequence[Variant], shapes: dict[int, Shape | None]) 
         if shape is not None:
             by_topology.setdefault(shape.topology, []).append(v)
     groups = []
-    for members in by_topology.values():
+    for candidates in by_topology.values():
+        members = _agreeing_at_entry(candidates, shapes)
         if len(members) < 2:
             continue
         node_shapes = [shapes[id(m)].nodes for m in members]  # type: ignore[union-attr]
@@ -125,3 +130,18 @@ def prefix_groups(variants: Sequence[Variant], shapes: dict[int, Shape | None]) 
         if differing:
             groups.append(PrefixGroup(tuple(members), differing))
     return groups
+
+
+def _agreeing_at_entry(members: list[Variant], shapes: dict[int, Shape | None]) -> list[Variant]:
+    """The members with the most common callable at every entry node.
+
+    A fork at an entry node shares nothing (the shared run would stop before any node), so a
+    variant that replaces an entry node runs from scratch and the others still share.
+    """
+    if not members:
+        return members
+    for node in sorted(shapes[id(members[0])].entry):  # type: ignore[union-attr]
+        keys = [shapes[id(m)].nodes[node] for m in members]  # type: ignore[union-attr]
+        common = max(keys, key=lambda k: sum(1 for other in keys if other == k))
+        members = [m for m, k in zip(members, keys, strict=True) if k == common]
+    return members

@@ -161,6 +161,7 @@ def test_xdist_gives_the_same_outcomes_and_texts_and_runs_each_execution_once(py
     prefixes = [r for r in rows if r[1] == "(shared-prefix)"]
     rows = [r for r in rows if r[1] != "(shared-prefix)"]
     assert len(rows) == 6, "3 variants x 2 cases, each executed once across both workers"
+    # 'down' replaces the entry node and runs from scratch; base and loud share retrieve per case
     assert len(prefixes) == 2, "one shared prefix per case, also run once"
     assert len({r[3] for r in rows}) == 6
     assert all(r[4] in ("succeeded", "failed") for r in rows)

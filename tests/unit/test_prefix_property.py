@@ -103,8 +103,9 @@ def test_forked_variants_equal_their_runs_from_scratch(shape: tuple[int, str, in
             if spec.fork_thread_id is not None:
                 assert result.extra["forked_from"] == spec.fork_thread_id
     assert forked == scratch
-    if len(variants) > 1:
-        assert any(s.is_prefix for s in plan.specs), "variants of one base graph always share a prefix"
+    late = [v for v in variants[1:] if "n0" not in v.node_overrides]
+    if late:
+        assert any(s.is_prefix for s in plan.specs), "variants that keep the entry node share a prefix"
 
 
 def test_node_executions_are_saved_when_variants_differ_only_late() -> None:
