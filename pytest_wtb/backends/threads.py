@@ -40,6 +40,8 @@ class ThreadsBackend(Backend):
         self._ctx: BackendContext | None = None
         self._closed = False
         self._ids = itertools.count()
+        self._threads: list[threading.Thread] = []
+        self._abandoned: set[threading.Thread] = set()  # stuck past --wtb-timeout
 
     @property
     def capacity(self) -> int:
@@ -59,11 +61,19 @@ class ThreadsBackend(Backend):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            stuck = {slot.thread for slot in self._running.values()} | self._abandoned
         for _ in range(self._workers):
             self._queue.put(None)
+        # idle workers exit at once on the sentinel; give them a moment so their connections can be
+        # closed, but never wait for a thread stuck in user code
+        deadline = time.monotonic() + 1.0
+        for thread in list(self._threads):
+            if thread not in stuck and thread is not threading.current_thread():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _spawn(self) -> None:
         t = threading.Thread(target=self._work, name=f"wtb-worker-{next(self._ids)}", daemon=True)
+        self._threads.append(t)
         t.start()
 
     def _work(self) -> None:
@@ -103,6 +113,7 @@ class ThreadsBackend(Backend):
                     if slot.deadline is not None and slot.deadline <= now and not slot.finished:
                         slot.finished = True
                         self._running.pop(id(slot), None)
+                        self._abandoned.add(slot.thread)
                         expired.append(slot)
                 if not expired:
                     wait = min(deadlines) - now if deadlines else None

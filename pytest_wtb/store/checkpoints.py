@@ -50,7 +50,8 @@ class CheckpointerSource:
         self.url = url
         self._max_connections = max(1, min(max_connections, MAX_POOL))
         self._pool: Any = None
-        self._sqlite_conns: list[sqlite3.Connection] = []
+        # each connection with the thread that uses it: see close()
+        self._sqlite_conns: list[tuple[sqlite3.Connection, threading.Thread]] = []
         self._lock = threading.Lock()
         self._ready = False
 
@@ -119,7 +120,7 @@ class CheckpointerSource:
             except sqlite3.Error as exc:
                 raise StoreError(f"store {self.url.display}: {exc}") from exc
             with self._lock:
-                self._sqlite_conns.append(conn)
+                self._sqlite_conns.append((conn, threading.current_thread()))
             saver = SqliteSaver(conn)
             saver.is_setup = True
             return saver
@@ -140,11 +141,16 @@ class CheckpointerSource:
         with self._lock:
             conns, self._sqlite_conns = self._sqlite_conns, []
             pool, self._pool = self._pool, None
-        for conn in conns:
+        for conn, user in conns:
+            # Closing a connection another thread is inside of can crash the interpreter (seen: a
+            # segfault when a timed-out node woke up). A stuck thread's connection is left to the
+            # process exit; everything else is closed.
+            if user is not threading.current_thread() and user.is_alive():
+                continue
             try:
                 conn.close()
             except sqlite3.Error:
-                pass  # a connection still used by an abandoned (timed-out) thread
+                pass
         if pool is not None:
             pool.close(timeout=5)
         self._ready = False
