@@ -254,6 +254,43 @@ def pytest_terminal_summary(terminalreporter):
     _T["summary_start"] = time.time()
 
 
+# --wtb-backend=bench-noop: executions "finish" at once with the state the real graph would give,
+# so a run measures pytest + pytest-wtb (planning, store writes, items, reporting) without LangGraph.
+try:
+    from pytest_wtb import Backend, ExecutionResult
+except ImportError:  # the plugin's API moved: the no-op measurement is skipped
+    Backend = None
+
+if Backend is not None:
+
+    class NoopBackend(Backend):
+        name = "bench-noop"
+
+        @property
+        def capacity(self):
+            return 16
+
+        def start(self, context):
+            pass
+
+        def submit(self, spec, done):
+            x = spec.input["x"]
+            if spec.variant_name.startswith("v"):
+                state = {"x": x, "y": (x + int(spec.variant_name[1:])) * 2, "done": True}
+            else:  # a shared-prefix execution stops before the first differing node
+                state = {"x": x}
+            done(ExecutionResult(key=spec.key, thread_id=spec.thread_id, variant=spec.variant_name,
+                                 case_id=spec.case_id, status="succeeded", state=state, backend=self.name,
+                                 started_at=time.time()))
+
+        def close(self):
+            pass
+
+    @pytest.hookimpl(optionalhook=True)  # optional: plain runs use -p no:wtb
+    def pytest_wtb_make_backend(config, name):
+        return NoopBackend() if name == "bench-noop" else None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     _T["unconfigure"] = time.time()
@@ -471,7 +508,15 @@ def fmt_s(x: float) -> str:
 
 
 NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
+SCALE = 1.0  # --scale: case counts are multiplied by it
+
+
+def scaled(n_cases: int) -> int:
+    return max(2, round(n_cases * SCALE))
+
+
 NO_SHARE_PREFIX = "--wtb-no-share-prefix"
+NOOP = ("--wtb-backend=bench-noop",)  # the generated conftest's backend: see TIMING_CONFTEST
 
 
 def plugin_options(cwd: Path) -> str:
@@ -481,7 +526,7 @@ def plugin_options(cwd: Path) -> str:
 
 
 def bench_throughput(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[str, Any]]:
-    nv, nc = 5, 100
+    nv, nc = 5, scaled(100)
     n = nv * nc
     project = write_project(
         tmp / "b1", WTB_TEST_MODULE.format(n_variants=nv, n_cases=nc, sleep_s=0.0), "test_wtb_bench.py"
@@ -570,7 +615,7 @@ def bench_throughput(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dic
 
 
 def bench_io(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[str, Any]]:
-    nv, nc, sleep_s = 2, 100, 0.05
+    nv, nc, sleep_s = 2, scaled(100), 0.05
     n = nv * nc
     ideal = math.ceil(n / workers) * sleep_s
     mod = dict(n_variants=nv, n_cases=nc, sleep_s=sleep_s)
@@ -650,7 +695,7 @@ def run_plain_collect(project: Path, extra: tuple[str, ...]) -> dict[str, float]
 
 
 def bench_overhead(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[str, Any]]:
-    nv, nc = 10, 1000
+    nv, nc = 10, scaled(1000)
     n = nv * nc
     project = write_project(
         tmp / "b3", WTB_TEST_MODULE.format(n_variants=nv, n_cases=nc, sleep_s=0.0), "test_wtb_many.py"
@@ -684,6 +729,13 @@ def bench_overhead(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[
         warmup=False,
     )
     wtb, hw = r2[f"plugin {n} items"], r2["hand-written"]
+    # the same items with executions that cost nothing: pytest + pytest-wtb alone
+    noop_cfg = {f"plugin {n} items, no-op backend": lambda: run_wtb(project, n, workers, NOOP)}
+    if NO_SHARE_PREFIX in plugin_options(project):
+        noop_cfg[f"plugin {n} items, no-op backend, {NO_SHARE_PREFIX}"] = lambda: run_wtb(
+            project, n, workers, (*NOOP, NO_SHARE_PREFIX)
+        )
+    r3 = repeat(noop_cfg, reps, warmup=False)
     with_p, without_p = r0["plain test, plugin installed"], r0["plain test, -p no:wtb"]
     collect_ms = (col["wall"] - col_small["wall"]) / (n - nv) * 1000
     nonexec_ms = (wtb["wall"] - wtb["exec_span"]) / n * 1000
@@ -748,10 +800,24 @@ def bench_overhead(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dict[
             None,
         ),
     ]
+    for letter, (name, d) in zip("ij", r3.items(), strict=False):
+        per_item = (d["wall"] - col_small["wall"]) / n * 1000
+        label = name.removeprefix(f"plugin {n} items, ")
+        rows.append(
+            Row(
+                f"3{letter}. {label}: (wall - {nv}-item collect-only)/{n}",
+                f"{per_item:.3f} ms",
+                "-",
+                None,
+                "info (vs 1 ms)",
+                None,
+            )
+        )
     extra = {
         **r0,
         **r1,
         **r2,
+        **r3,
         "collect_ms_per_item": collect_ms,
         "nonexec_ms_per_item": nonexec_ms,
         "marginal_ms_per_item": marginal_ms,
@@ -834,9 +900,12 @@ def main() -> None:
     ap.add_argument("--only", default="1,2,3", help="comma-separated subset of 1,2,3")
     ap.add_argument("--json", type=Path, help="also write all raw medians to this file")
     ap.add_argument("--keep", action="store_true", help="keep the generated temp dir")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply case counts (smoke tests: 0.05)")
     args = ap.parse_args()
     if args.reps < 1:
         ap.error("--reps must be >= 1")
+    global SCALE
+    SCALE = args.scale
     only = {s.strip() for s in args.only.split(",")}
 
     tmp = Path(tempfile.mkdtemp(prefix="wtb-bench-"))
@@ -861,6 +930,9 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     raw["machine_end"] = machine()
+    raw["git_end"] = git_state()
+    if raw["git_end"] != raw["git"]:
+        print(f"WARNING: the code changed during the run: {raw['git']} -> {raw['git_end']}")
 
     print()
     print(
