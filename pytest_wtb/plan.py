@@ -89,6 +89,7 @@ def make_plan(
 
 
 def _share_prefixes(run_id: str, specs: list[ExecutionSpec], shapes: dict[int, Shape | None]) -> list[ExecutionSpec]:
+    position = {spec.key: i for i, spec in enumerate(specs)}
     by_case: dict[tuple[str, str, str], list[ExecutionSpec]] = {}
     for spec in specs:
         by_case.setdefault((spec.scope, spec.case_id, canonical_input(spec.input)), []).append(spec)
@@ -110,7 +111,7 @@ def _share_prefixes(run_id: str, specs: list[ExecutionSpec], shapes: dict[int, S
             )
             for m in members:
                 replaced[m.key] = dataclasses.replace(m, fork_from=key, fork_thread_id=prefix.thread_id)
-            first = min(members, key=specs.index)
+            first = min(members, key=lambda m: position[m.key])
             prefix_before[first.key] = prefix
     ordered: list[ExecutionSpec] = []
     for spec in specs:
