@@ -773,6 +773,18 @@ def git_commit() -> str:
     return (head or "unknown") + ("+dirty" if dirty else "")
 
 
+def code_state() -> str:
+    """The tree hash of pytest_wtb/ at HEAD plus its uncommitted changes: what the runs executed."""
+    try:
+        tree = subprocess.run(["git", "rev-parse", "HEAD:pytest_wtb"], cwd=REPO, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "HEAD", "--", "pytest_wtb"], cwd=REPO, capture_output=True,
+                               text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{tree}+{hash(dirty) & 0xFFFFFFFF:08x}" if dirty else tree
+
+
 def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -1202,6 +1214,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx.raw["cpu_node_s"] = cpu_s
     started = dt.datetime.now()
     ctx.raw["commit"] = git_commit()
+    ctx.raw["code_state"] = code_state()
     print(f"pytest-wtb extended benchmarks: {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load {loadavg():.1f}, reps {reps}{' (quick)' if args.quick else ''}, commit {ctx.raw['commit']}, "
           f"tmp {tmp}, "
@@ -1225,10 +1238,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} cores, Python {platform.python_version()}, commit {ctx.raw['commit']}, "
           f"medians of {reps} run(s)")
     print(table(ctx.rows))
-    end_commit = git_commit()
-    if end_commit != ctx.raw["commit"]:
-        ctx.notes.insert(0, f"WARNING: the code changed during the run: commit {ctx.raw['commit']} at the start, "
-                            f"{end_commit} at the end (the package is installed editable)")
+    if code_state() != ctx.raw["code_state"]:
+        ctx.notes.insert(0, f"WARNING: pytest_wtb/ changed during the run (commit {ctx.raw['commit']} at the "
+                            f"start, {git_commit()} at the end; the package is installed editable)")
     for note in ctx.notes:
         print("- " + note)
     if args.json:

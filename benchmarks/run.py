@@ -866,7 +866,7 @@ def machine() -> str:
 
 
 def git_state() -> str:
-    """Read-only: which code was measured (HEAD, and whether pytest_wtb/ had uncommitted changes)."""
+    """Read-only: which plugin code was measured (HEAD, pytest_wtb/'s tree hash, uncommitted changes)."""
 
     def git(*args: str) -> str:
         try:
@@ -876,8 +876,10 @@ def git_state() -> str:
         return out.stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "?"
+    tree = git("rev-parse", "--short", "HEAD:pytest_wtb") or "?"
     dirty = git("status", "--porcelain", "--", "pytest_wtb")
-    return f"git {head}" + (f" + {len(dirty.splitlines())} uncommitted change(s) in pytest_wtb/" if dirty else "")
+    changes = f" + {len(dirty.splitlines())} uncommitted change(s)" if dirty else ""
+    return f"git {head} (pytest_wtb tree {tree}{changes})"
 
 
 def versions() -> str:
@@ -931,8 +933,8 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
     raw["machine_end"] = machine()
     raw["git_end"] = git_state()
-    if raw["git_end"] != raw["git"]:
-        print(f"WARNING: the code changed during the run: {raw['git']} -> {raw['git_end']}")
+    if raw["git_end"].partition(" (")[2] != raw["git"].partition(" (")[2]:
+        print(f"WARNING: pytest_wtb/ changed during the run: {raw['git']} -> {raw['git_end']}")
 
     print()
     print(
