@@ -94,26 +94,22 @@ def _int(flag: str, raw: str, minimum: int) -> int:
     return value
 
 
-def _positive_float(flag: str, raw: str | None) -> float | None:
-    if raw is None:
-        return None
+def _positive(flag: str, raw: str, what: str = "number", example: str = "0.5") -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{flag}={raw!r} is not a number; use e.g. {flag}=0.5") from None
+        raise ConfigError(f"{flag}={raw!r} is not a {what}; use e.g. {flag}={example}") from None
     if not value > 0 or value == float("inf"):
-        raise ConfigError(f"{flag}={raw} must be a positive, finite number")
+        raise ConfigError(f"{flag}={raw} must be a positive, finite {what}")
     return value
+
+
+def _positive_float(flag: str, raw: str | None) -> float | None:
+    return None if raw is None else _positive(flag, raw)
 
 
 def _seconds(flag: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{flag}={raw!r} is not a number of seconds; use e.g. {flag}=30") from None
-    if not value > 0 or value == float("inf"):
-        raise ConfigError(f"{flag}={raw} must be a positive, finite number of seconds")
-    return value
+    return _positive(flag, raw, what="number of seconds", example="30")
 
 
 def _days(flag: str, raw: str) -> float:
