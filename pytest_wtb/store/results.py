@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table, case, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, case, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -29,6 +29,15 @@ from pytest_wtb.store.engines import postgres_engine, sqlite_engine
 from pytest_wtb.store.urls import StoreURL, mask
 
 ABANDONED: Final = "abandoned"  # a stored status only: the run that owned the execution died
+# rows per multi-row INSERT: far below SQLite's 32,766 bound variables at 13 columns a row
+CLAIM_ROWS: Final = 500
+
+_ex = schema.executions.c
+# Built once: executemany runs one compiled statement for a whole group of results.
+_RECORD = update(schema.executions).where(
+    _ex.run_id == bindparam("b_run_id"), _ex.exec_key == bindparam("b_exec_key")
+)
+_OUTBOX = insert(schema.outbox)
 
 
 class ResultStore:
@@ -69,18 +78,12 @@ class ResultStore:
 
     def outbox_event(self, conn: Connection, event_type: str, run_id: str, **fields: Any) -> None:
         """An outbox row, in the caller's transaction so it commits or rolls back with the change."""
-        exec_key, thread_id = fields.pop("exec_key", None), fields.pop("thread_id", None)
-        conn.execute(
-            insert(schema.outbox).values(
-                event_id=uuid.uuid4().hex,
-                run_id=run_id,
-                exec_key=exec_key,
-                thread_id=thread_id,
-                event_type=event_type,
-                payload_json=json.dumps(fields, default=str),
-                created_at=time.time(),
-            )
-        )
+        self.outbox_events(conn, [outbox_row(event_type, run_id, **fields)])
+
+    def outbox_events(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Several outbox rows (from ``outbox_row``) in one statement, in the caller's transaction."""
+        if rows:
+            conn.execute(_OUTBOX, rows)
 
     def start_run(self, run_id: str, backend: str, **info: Any) -> None:
         """Record the run (once: xdist workers share its id) and its first heartbeat."""
@@ -122,27 +125,45 @@ class ResultStore:
 
     def claim(self, spec: ExecutionSpec, owner: str, backend: str) -> bool:
         """Insert the execution as running; False if another process (an xdist worker) has it."""
-        row = dict(
-            run_id=spec.run_id,
-            exec_key=spec.key,
-            thread_id=spec.thread_id,
-            scope=spec.scope,
-            variant=spec.variant_name,
-            case_id=spec.case_id,
-            input_hash=input_hash(spec.input),
-            status=RUNNING,
-            attempts=0,
-            owner=owner,
-            backend=backend,
-            started_at=time.time(),
-            module_path=_module_file(spec.scope),
-        )
+        return spec.key in self.claim_many([spec], owner, backend)
+
+    def claim_many(self, specs: list[ExecutionSpec], owner: str, backend: str) -> set[str]:
+        """Claim several executions in one transaction; the keys this process won.
+
+        INSERT ... ON CONFLICT DO NOTHING RETURNING: a key another process (an xdist worker) holds
+        is simply not returned, so racing claimers never both win one execution.
+        """
+        won: set[str] = set()
+        if not specs:
+            return won
+        dialect = postgresql if self.url.kind == "postgresql" else sqlite
+        now = time.time()
         with self.write() as conn:
-            if not self._inserted(conn, schema.executions, row):
-                return False
-            self.outbox_event(conn, "execution.claimed", spec.run_id, exec_key=spec.key, thread_id=spec.thread_id,
-                        owner=owner, variant=spec.variant_name, case_id=spec.case_id)
-        return True
+            for start in range(0, len(specs), CLAIM_ROWS):
+                chunk = specs[start : start + CLAIM_ROWS]
+                rows = [_claim_row(s, owner, backend, now) for s in chunk]
+                stmt = dialect.insert(schema.executions).values(rows).on_conflict_do_nothing()
+                won.update(r[0] for r in conn.execute(stmt.returning(_ex.exec_key)))
+            self.outbox_events(conn, [
+                outbox_row("execution.claimed", s.run_id, exec_key=s.key, thread_id=s.thread_id,
+                           owner=owner, variant=s.variant_name, case_id=s.case_id)
+                for s in specs if s.key in won
+            ])
+        return won
+
+    def release_claims(self, run_id: str, keys: list[str], owner: str) -> None:
+        """Drop claims that never started running (the run stopped first), so the store holds
+        only executions that ran; another process may then claim them."""
+        with self.write() as conn:
+            gone = conn.execute(
+                delete(schema.executions)
+                .where(_ex.run_id == run_id, _ex.exec_key.in_(keys), _ex.owner == owner, _ex.status == RUNNING)
+                .returning(_ex.exec_key, _ex.thread_id)
+            ).all()
+            self.outbox_events(conn, [
+                outbox_row("execution.released", run_id, exec_key=key, thread_id=thread_id, owner=owner)
+                for key, thread_id in gone
+            ])
 
     def take_over(self, run_id: str, key: str, dead_owner: str, owner: str) -> bool:
         ex = schema.executions.c
@@ -159,36 +180,48 @@ class ResultStore:
             return bool(done.rowcount)
 
     def record(self, run_id: str, result: ExecutionResult) -> None:
+        self.record_many(run_id, [result])
+
+    def record_many(self, run_id: str, results: list[ExecutionResult]) -> None:
+        """Record final results in one transaction (one executemany), each with its outbox event."""
+        if not results:
+            return
+        now = time.time()
+        rows = [self._result_row(run_id, r, now) for r in results]
+        events = [
+            outbox_row(f"execution.{r.status}", run_id, exec_key=r.key, thread_id=r.thread_id,
+                       checkpoint_id=r.checkpoint_id, attempts=r.attempts,
+                       error_type=r.error.type if r.error else None)
+            for r in results
+        ]
+        with self.write() as conn:
+            conn.execute(_RECORD, rows)
+            self.outbox_events(conn, events)
+
+    def _result_row(self, run_id: str, result: ExecutionResult, now: float) -> dict[str, Any]:
         state_type, state_blob = (None, None)
         if result.state is not None:
             state_type, state_blob = self.serde.dumps_typed(result.state)
         err = result.error
-        ex = schema.executions.c
-        with self.write() as conn:
-            conn.execute(
-                update(schema.executions)
-                .where(ex.run_id == run_id, ex.exec_key == result.key)
-                .values(
-                    status=result.status,
-                    attempts=result.attempts,
-                    backend=result.backend,
-                    worker=result.worker,
-                    started_at=result.started_at or None,
-                    ended_at=time.time(),
-                    duration_s=result.duration_s,
-                    error_type=err.type if err else None,
-                    error_message=mask(err.message) if err else None,
-                    error_node=err.node if err else None,
-                    error_traceback=mask(err.traceback) if err else None,
-                    checkpoint_id=result.checkpoint_id,
-                    state_type=state_type,
-                    state_blob=state_blob,
-                    nodes_json=json.dumps([asdict(n) for n in result.nodes]),
-                )
-            )
-            self.outbox_event(conn, f"execution.{result.status}", run_id, exec_key=result.key,
-                        thread_id=result.thread_id, checkpoint_id=result.checkpoint_id,
-                        attempts=result.attempts, error_type=err.type if err else None)
+        return dict(
+            b_run_id=run_id,
+            b_exec_key=result.key,
+            status=result.status,
+            attempts=result.attempts,
+            backend=result.backend,
+            worker=result.worker,
+            started_at=result.started_at or None,
+            ended_at=now,
+            duration_s=result.duration_s,
+            error_type=err.type if err else None,
+            error_message=mask(err.message) if err else None,
+            error_node=err.node if err else None,
+            error_traceback=mask(err.traceback) if err else None,
+            checkpoint_id=result.checkpoint_id,
+            state_type=state_type,
+            state_blob=state_blob,
+            nodes_json=json.dumps([asdict(n) for n in result.nodes]),
+        )
 
     def execution_row(self, run_id: str, key: str) -> dict[str, Any] | None:
         ex = schema.executions.c
@@ -260,6 +293,38 @@ class ResultStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def outbox_row(event_type: str, run_id: str, **fields: Any) -> dict[str, Any]:
+    exec_key, thread_id = fields.pop("exec_key", None), fields.pop("thread_id", None)
+    return dict(
+        event_id=uuid.uuid4().hex,
+        run_id=run_id,
+        exec_key=exec_key,
+        thread_id=thread_id,
+        event_type=event_type,
+        payload_json=json.dumps(fields, default=str),
+        created_at=time.time(),
+        processed_at=None,
+    )
+
+
+def _claim_row(spec: ExecutionSpec, owner: str, backend: str, now: float) -> dict[str, Any]:
+    return dict(
+        run_id=spec.run_id,
+        exec_key=spec.key,
+        thread_id=spec.thread_id,
+        scope=spec.scope,
+        variant=spec.variant_name,
+        case_id=spec.case_id,
+        input_hash=input_hash(spec.input),
+        status=RUNNING,
+        attempts=0,
+        owner=owner,
+        backend=backend,
+        started_at=now,
+        module_path=_module_file(spec.scope),
+    )
 
 
 def input_hash(value: Any) -> str:

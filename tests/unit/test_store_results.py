@@ -63,6 +63,64 @@ def test_each_execution_is_claimed_once_across_processes_and_threads(store: Stor
     assert sorted(e["exec_key"] for e in events(opened.results, "execution.claimed")) == sorted(won)
 
 
+def test_claims_in_overlapping_chunks_are_won_once_each(store: StoreUnderTest, opened: Store) -> None:
+    # how the dispatchers of two xdist workers claim: whole chunks per transaction, in any order
+    other = open_store(parse_store_url(store.url, Path(".")))
+    try:
+        opened.results.start_run("chunks", "threads")
+        specs = [spec("chunks", "base", f"c{i}") for i in range(40)]
+        start = threading.Barrier(4)
+
+        def claim_chunks(args: tuple[ResultStore, int]) -> set[str]:
+            results, offset = args
+            start.wait(timeout=30)
+            won: set[str] = set()
+            for i in range(0, 40, 7):
+                chunk = specs[(i + offset) % 40 :] + specs[: (i + offset) % 40]
+                won |= results.claim_many(chunk[:7], f"w{offset}", "threads")
+            return won
+
+        with ThreadPoolExecutor(4) as pool:
+            wins = list(pool.map(claim_chunks, [(opened.results, 0), (other.results, 3),
+                                                (opened.results, 11), (other.results, 29)]))
+    finally:
+        other.close()
+    everything = [key for won in wins for key in won]
+    assert len(everything) == len(set(everything)), "no execution won twice"
+    rows_by_key = {r["exec_key"]: r for r in rows(opened.results, schema.executions)}
+    assert set(everything) == set(rows_by_key)
+    for i, won in enumerate(wins):
+        owner = f"w{[0, 3, 11, 29][i]}"
+        assert all(rows_by_key[k]["owner"] == owner for k in won)
+    assert sorted(e["exec_key"] for e in events(opened.results, "execution.claimed")) == sorted(everything)
+
+
+def test_a_group_of_results_is_recorded_in_one_transaction(opened: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = opened.results
+    results.start_run("g", "threads")
+    specs = [spec("g", "base", f"c{i}") for i in range(5)]
+    assert results.claim_many(specs, "me", "threads") == {s.key for s in specs}
+    assert results.claim_many(specs, "other", "threads") == set()  # already ours
+    group = [result(s, state={"i": i}) for i, s in enumerate(specs)]
+    results.record_many("g", group)
+    for i, s in enumerate(specs):
+        row = results.execution_row("g", s.key) or {}
+        assert row["status"] == "succeeded" and results.load_state(row) == {"i": i}
+    assert len(events(results, "execution.succeeded")) == 5
+
+    more = [spec("g", "base", f"d{i}") for i in range(3)]
+    results.claim_many(more, "me", "threads")
+
+    def broken_outbox(*args: Any, **kwargs: Any) -> None:
+        raise StoreError("outbox unavailable")
+
+    monkeypatch.setattr(results, "outbox_events", broken_outbox)
+    with pytest.raises(StoreError):
+        results.record_many("g", [result(s) for s in more])
+    monkeypatch.undo()
+    assert all((results.execution_row("g", s.key) or {})["status"] == RUNNING for s in more), "all or none"
+
+
 def test_a_recorded_result_reads_back_as_it_was_written(opened: Store) -> None:
     results = opened.results
     results.start_run("r1", "threads")
@@ -99,7 +157,7 @@ def test_an_event_and_the_change_it_describes_commit_or_roll_back_together(
     def broken_outbox(*args: Any, **kwargs: Any) -> None:
         raise StoreError("outbox unavailable")
 
-    monkeypatch.setattr(results, "outbox_event", broken_outbox)
+    monkeypatch.setattr(results, "outbox_events", broken_outbox)
     with pytest.raises(StoreError, match="outbox unavailable"):
         results.record("r1", result(s))
     monkeypatch.undo()
