@@ -3,6 +3,11 @@
 Each execution is claimed in the store before it is submitted. In a plain run every claim
 succeeds; under pytest-xdist all workers plan the same executions and race for the claims, so
 each execution runs once per run, on whichever worker got it, and the others read its result row.
+
+Store writes are grouped: the dispatcher claims what is ready in one transaction, and one recorder
+thread writes every result that finished meanwhile in one transaction. Per-execution transactions
+cost more GIL time than a trivial workflow's execution itself. A result reaches its items only
+after it is committed, so what an item reports is what the store holds.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ if TYPE_CHECKING:
 
 REMOTE_POLL_S = 0.05
 REMOTE_GRACE_S = 60.0
+CLAIM_CHUNK = 256  # the most executions one claim transaction takes in a plain run
+RECORD_CHUNK = 256
+FLUSH_TIMEOUT_S = 30.0  # how long stop() waits for the recorder to commit what already finished
 
 
 def owner_label(worker_id: str = "main") -> str:
@@ -51,8 +59,16 @@ def owner_is_dead(owner: str | None) -> bool:
 
 class Batch:
     def __init__(
-        self, plan: Plan, backend: Backend, context: BackendContext, results: ResultStore, owner: str
+        self,
+        plan: Plan,
+        backend: Backend,
+        context: BackendContext,
+        results: ResultStore,
+        owner: str,
+        shared: bool = False,
     ) -> None:
+        """``shared``: other processes (xdist workers) claim from the same plan; claim only what
+        can start soon, so no worker hoards executions the others could run."""
         self.plan = plan
         self.backend = backend
         self.context = context
@@ -65,6 +81,12 @@ class Batch:
         self._slotted: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._claim_chunk = CLAIM_CHUNK
+        self._unsubmitted: set[str] = set()  # claimed by us, not yet handed to the backend
+        self._shared = shared
+        # finished results waiting for the recorder; None asks it to stop
+        self._finished: queue.SimpleQueue[tuple[ExecutionResult, str | None] | None] = queue.SimpleQueue()
+        self._recorder = threading.Thread(target=self._record_loop, name="wtb-recorder", daemon=True)
         self.local_count = 0
         self.remote_count = 0
         self.nodes_saved = 0  # node executions prefix sharing did not repeat
@@ -72,43 +94,114 @@ class Batch:
         # forks become ready when their shared prefix execution has a result
         self._ready: queue.SimpleQueue[ExecutionSpec] = queue.SimpleQueue()
         self._forks: dict[str, list[ExecutionSpec]] = {}
+        # Forking pays only when the shared nodes cost more than a fork: the first prefix of each
+        # group is a probe, and the group's other prefixes wait for its node timings.
+        self._probes: dict[str, tuple[str, ...]] = {}  # probe prefix key -> its group
+        self._held: dict[tuple[str, ...], list[ExecutionSpec]] = {}
+        self._skipped: dict[str, float] = {}  # prefixes not worth running -> their probe's node seconds
+        self.unshared: dict[str, str] = {}  # fork key -> why it ran from scratch instead
+        probing = context.share_prefix_min_s > 0
         for spec in plan.specs:
-            if spec.fork_from is None:
-                self._ready.put(spec)
-            else:
+            if spec.fork_from is not None:
                 self._forks.setdefault(spec.fork_from, []).append(spec)
+            elif probing and spec.is_prefix:
+                group = (spec.scope, *spec.shared_by, "\x1f", *spec.interrupt_before)
+                if group in self._held:
+                    self._held[group].append(spec)
+                else:
+                    self._held[group] = []
+                    self._probes[spec.key] = group
+                    self._ready.put(spec)
+            else:
+                self._ready.put(spec)
 
     def start(self) -> None:
         """Start the backend (may raise: the caller turns that into a usage error) and dispatch."""
         self.backend.start(self.context)
-        self._slots = threading.Semaphore(max(1, self.backend.capacity))
+        capacity = max(1, self.backend.capacity)
+        self._slots = threading.Semaphore(capacity)
+        if self._shared:
+            self._claim_chunk = max(1, capacity // 4)
+        self._recorder.start()
         threading.Thread(target=self._dispatch, name="wtb-dispatch", daemon=True).start()
 
     def stop(self) -> None:
-        self._stopping.set()
+        with self._lock:
+            self._stopping.set()
+            never_started, self._unsubmitted = self._unsubmitted, set()
         self.backend.close()
+        self._release(never_started)
+
+    def _release(self, keys: set[str]) -> None:
+        """Claims made ahead that never ran (-x, Ctrl-C): the store keeps only what ran."""
+        if not keys:
+            return
+        try:
+            self.results.release_claims(self.context.run_id, sorted(keys), self.owner)
+        except StoreError:
+            pass  # the store is gone: its rows are reaped as abandoned later
+        if self._recorder.is_alive():
+            # results that already finished are written before the store closes, never dropped
+            self._finished.put(None)
+            self._recorder.join(FLUSH_TIMEOUT_S)
 
     def _dispatch(self) -> None:
-        for _ in range(len(self.plan.specs)):
-            spec = self._ready.get()
-            if self._stopping.is_set():
-                self._resolve(spec, _internal_failure(spec, "the run stopped before this execution started"))
-                continue
-            self._slots.acquire()
-            store_error = None
-            try:
-                claimed = self.results.claim(spec, self.owner, self.backend.name)
-            except StoreError as exc:
-                claimed, store_error = True, str(exc)
-            if not claimed:
-                self._slots.release()
+        remaining = len(self.plan.specs)
+        while remaining:
+            chunk = self._next_chunk()
+            remaining -= len(chunk)
+            for spec in [s for s in chunk if s.key in self._skipped or self._stopping.is_set()]:
+                why = "the run stopped" if self._stopping.is_set() else "prefix sharing did not pay for this group"
+                self._resolve(spec, _internal_failure(spec, f"{why}: not run"))
+            chunk = [s for s in chunk if s.key not in self._skipped and not self._stopping.is_set()]
+            claimed, store_error = self._claim(chunk)
+            for spec in chunk:
+                if spec.key not in claimed:
+                    self._remote(spec)
+                    continue
+                self._slots.acquire()
                 with self._lock:
-                    self.remote_count += 1
-                self._futures[spec.key].set_result(None)
-                if spec.key in self._forks:
-                    threading.Thread(target=self._await_remote_prefix, args=(spec,), daemon=True).start()
-                continue
-            self._submit(spec, slotted=True, store_error=store_error)
+                    stopped = self._stopping.is_set()
+                    if not stopped:
+                        self._unsubmitted.discard(spec.key)
+                if stopped:  # stop() releases its claim
+                    self._slots.release()
+                    self._resolve(spec, _internal_failure(spec, "the run stopped before this execution started"))
+                    continue
+                self._submit(spec, slotted=True, store_error=store_error)
+
+    def _next_chunk(self) -> list[ExecutionSpec]:
+        """What is ready now, at least one spec (waits for it), at most one claim transaction's worth."""
+        chunk = [self._ready.get()]
+        while len(chunk) < self._claim_chunk:
+            try:
+                chunk.append(self._ready.get_nowait())
+            except queue.Empty:
+                break
+        return chunk
+
+    def _claim(self, chunk: list[ExecutionSpec]) -> tuple[set[str], str | None]:
+        """The keys this process won, and the store error if claiming failed (then we run them all)."""
+        if not chunk:
+            return set(), None
+        try:
+            claimed = self.results.claim_many(chunk, self.owner, self.backend.name)
+        except StoreError as exc:
+            return {s.key for s in chunk}, str(exc)
+        with self._lock:
+            late = self._stopping.is_set()  # stop() ran during the claim: it cannot release these
+            if not late:
+                self._unsubmitted |= claimed
+        if late:
+            self._release(claimed)
+        return claimed, None
+
+    def _remote(self, spec: ExecutionSpec) -> None:
+        with self._lock:
+            self.remote_count += 1
+        self._futures[spec.key].set_result(None)
+        if spec.key in self._forks:
+            threading.Thread(target=self._await_remote_prefix, args=(spec,), daemon=True).start()
 
     def _submit(self, spec: ExecutionSpec, slotted: bool, store_error: str | None = None) -> None:
         with self._lock:
@@ -125,14 +218,46 @@ class Batch:
             self._done(_internal_failure(spec, f"backend {self.backend.name} refused it: {exc!r}"), None)
 
     def _done(self, result: ExecutionResult, store_error: str | None) -> None:
-        if store_error is None:
-            try:
-                self.results.record(self.context.run_id, result)
-                if result.status == LOST:
-                    errors = [str(e) for e in result.extra.get("attempt_errors", [])]
+        self._finished.put((result, store_error))
+
+    def _record_loop(self) -> None:
+        while True:
+            first = self._finished.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < RECORD_CHUNK:
+                try:
+                    item = self._finished.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._finished.put(None)  # stop after this group
+                    break
+                group.append(item)
+            for result, store_error in self._record(group):
+                self._finish(result, store_error)
+
+    def _record(
+        self, group: list[tuple[ExecutionResult, str | None]]
+    ) -> list[tuple[ExecutionResult, str | None]]:
+        to_write = [result for result, error in group if error is None]
+        try:
+            self.results.record_many(self.context.run_id, to_write)
+        except Exception as exc:  # the store went away: keep the results, say they were not saved
+            return [(result, error if error is not None else str(exc)) for result, error in group]
+        out = []
+        for result, store_error in group:
+            if store_error is None and result.status == LOST:
+                errors = [str(e) for e in result.extra.get("attempt_errors", [])]
+                try:
                     self.results.record_dead_letter(self.context.run_id, result.key, result.thread_id, errors)
-            except Exception as exc:  # the store went away: keep the result, say it was not saved
-                store_error = str(exc)
+                except Exception as exc:
+                    store_error = str(exc)
+            out.append((result, store_error))
+        return out
+
+    def _finish(self, result: ExecutionResult, store_error: str | None) -> None:
         if store_error is not None:
             result = dataclasses.replace(result, store_error=store_error)
         with self._lock:
@@ -154,25 +279,47 @@ class Batch:
 
     def _release_forks(self, prefix: ExecutionSpec, result: ExecutionResult) -> None:
         forks = self._forks.pop(prefix.key, [])
+        if prefix.key in self._probes:
+            self._release_group(self._probes.pop(prefix.key), result)
         if result.ok:
             with self._lock:
                 self.nodes_saved += len(result.nodes) * max(0, len(forks) - 1)
             for fork in forks:
                 self._ready.put(fork)
             return
-        # never a wrong result: without a good shared checkpoint every variant runs from scratch
-        with self._lock:
-            self.prefix_fallbacks.append(f"{prefix.thread_id}: {result.status}")
+        if prefix.key in self._skipped:
+            took, limit = self._skipped[prefix.key] * 1000, self.context.share_prefix_min_s * 1000
+            reason = (
+                f"cheap: their shared nodes took {took:.2g} ms in a probe, under --wtb-share-prefix-min-ms={limit:g}"
+            )
+        else:
+            # never a wrong result: without a good shared checkpoint every variant runs from scratch
+            reason = f"fallback: shared prefix {prefix.thread_id} {result.status}"
+            with self._lock:
+                self.prefix_fallbacks.append(f"{prefix.thread_id}: {result.status}")
         for fork in forks:
             full = dataclasses.replace(fork, fork_from=None, fork_thread_id=None)
             self.specs[fork.key] = full
+            self.unshared[fork.key] = reason
             self._ready.put(full)
+
+    def _release_group(self, group: tuple[str, ...], probe: ExecutionResult) -> None:
+        """Run the group's other prefixes, or skip them when the probe's shared nodes were cheap.
+        A failed probe decides nothing: its failure may belong to its case alone."""
+        held = self._held.pop(group, [])
+        shared_s = sum(n.duration_s for n in probe.nodes)
+        if probe.ok and shared_s < self.context.share_prefix_min_s:
+            self._skipped.update((p.key, shared_s) for p in held)
+        for prefix in held:
+            self._ready.put(prefix)
 
     def wait(self, key: str) -> ExecutionResult:
         """Block until the execution ``key`` has a result (ours, or another worker's via the store)."""
         result = self._futures[key].result()
         if result is None:
             result = self._wait_remote(self.specs[key])
+        if key in self.unshared and "unshared" not in result.extra:
+            result = dataclasses.replace(result, extra={**result.extra, "unshared": self.unshared[key]})
         return _with_lineage(self.specs[key], result)
 
     def _wait_remote(self, spec: ExecutionSpec) -> ExecutionResult:

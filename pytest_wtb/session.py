@@ -113,8 +113,12 @@ class WtbSession:
                 checkpointers=store.checkpoints,
                 timeout_s=self.settings.timeout_s,
                 retries=self.settings.retries,
+                share_prefix_min_s=self.settings.share_prefix_min_s,
             )
-            self.batch = Batch(plan, self.backend, context, store.results, owner_label(self.worker_id))
+            self.batch = Batch(
+                plan, self.backend, context, store.results, owner_label(self.worker_id),
+                shared=xdist_worker(self.config),
+            )
             self.batch.start()
             if self.comparison is not None:
                 self.comparison.start(plan, self.run_id, context, store, owner_label(self.worker_id))

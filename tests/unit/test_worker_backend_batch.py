@@ -161,3 +161,85 @@ def test_a_remote_owner_that_never_records_does_not_hang_a_waiter(tmp_path: Path
     assert result.status == "failed" and "recorded no result in time" in result.error.message  # type: ignore[union-attr]
     waiter.stop()
     store.close()
+
+
+def _two_step() -> StateGraph[Any]:
+    g = StateGraph(S)
+    g.add_node("first", upper)
+    g.add_node("work", upper)
+    g.add_edge(START, "first")
+    g.add_edge("first", "work")
+    g.add_edge("work", END)
+    return g
+
+
+TWO = wtb.variant(name="two", baseline=True)(_two_step)
+TWO_LOW = TWO.with_nodes({"work": lower}, name="two_low")
+
+
+def _prefix_plan(cases: int) -> Any:
+    requests = [ExecutionRequest("m", v, Case(f"c{i}", {"q": f"Q{i}"})) for i in range(cases) for v in (TWO, TWO_LOW)]
+    return make_plan("run", requests, shapes={})
+
+
+@pytest.mark.parametrize("min_s, forked_cases", [(0.0, 4), (60.0, 1)])
+def test_a_probe_decides_whether_the_rest_of_a_prefix_group_forks(
+    tmp_path: Path, min_s: float, forked_cases: int
+) -> None:
+    store = _store(tmp_path)
+    plan = _prefix_plan(4)
+    assert sum(s.is_prefix for s in plan.specs) == 4
+    context = BackendContext("run", store.url, store.checkpoints, share_prefix_min_s=min_s)
+    batch = Batch(plan, ThreadsBackend(4), context, store.results, "me")
+    batch.start()
+    results = [batch.wait(s.key) for s in plan.specs if not s.is_prefix]
+    batch.stop()
+    assert all(r.ok for r in results)
+    assert {r.case_id: r.state["out"] for r in results if r.variant == "two_low"} == {  # type: ignore[index]
+        f"c{i}": f"q{i}" for i in range(4)
+    }
+    forked = {r.case_id for r in results if r.extra.get("forked_from")}
+    assert len(forked) == forked_cases
+    unshared = [r for r in results if r.extra.get("unshared")]
+    assert len(unshared) == 2 * (4 - forked_cases)
+    assert all("in a probe, under --wtb-share-prefix-min-ms=60000" in r.extra["unshared"] for r in unshared)
+    rows = {r["exec_key"]: r for r in _all_rows(store)}
+    ran_prefixes = [r for r in rows.values() if r["variant"] == "(shared-prefix)"]
+    assert len(ran_prefixes) == forked_cases, "skipped prefixes are neither run nor recorded"
+    store.close()
+
+
+def test_stop_writes_finished_results_and_releases_claims_that_never_started(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    plan = make_plan("run", [ExecutionRequest("m", BASE, Case(f"c{i}", {"q": f"q{i}"})) for i in range(30)])
+    backend = ThreadsBackend(4)
+    batch = Batch(plan, backend, BackendContext("run", store.url, store.checkpoints), store.results, "me")
+    gate, entered = threading.Event(), threading.Event()
+    real_record = batch._record
+
+    def held_record(group: Any) -> Any:
+        entered.set()
+        gate.wait(30)  # hold the recorder: results pile up unrecorded, slots stay taken
+        return real_record(group)
+
+    batch._record = held_record  # type: ignore[method-assign]
+    batch.start()
+    assert entered.wait(30)
+    while backend._queue.qsize() or backend._running:  # the four submitted executions finish
+        threading.Event().wait(0.02)
+    batch._stopping.set()  # what stop() does first; the recorder then flushes while stop() waits
+    gate.set()
+    batch.stop()
+    statuses = [r["status"] for r in _all_rows(store)]
+    # four ran (one per thread) before stop; the rest were claimed ahead and are released again
+    assert statuses == ["succeeded"] * 4, "every finished execution is in the store after stop(), nothing else"
+    store.close()
+
+
+def _all_rows(store: Any) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from pytest_wtb.store import schema
+
+    with store.results.read() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(schema.executions))]
