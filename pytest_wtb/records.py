@@ -92,6 +92,7 @@ def execution_record(
         "nodes": [[n.step, n.node, n.duration_s, n.error] for n in result.nodes],
         "saved_nodes": prefix_nodes,
         "forked_from": result.extra.get("forked_from"),
+        "unshared": result.extra.get("unshared"),  # why it ran from scratch though its group shares a prefix
         "store_error": result.store_error,
         "state": jsonable(result.state) if with_state and result.state is not None else None,
     }
@@ -239,6 +240,19 @@ def net_saved_nodes(records: RunRecords) -> tuple[int, int]:
         if rec.get("forked_from") and rec["saved_nodes"]:
             per_prefix.setdefault(rec["forked_from"], []).append(rec["saved_nodes"])
     return sum(sum(v) - max(v) for v in per_prefix.values()), len(per_prefix)
+
+
+def unshared_reasons(records: RunRecords) -> dict[str, tuple[int, str]]:
+    """Per kind ('cheap', 'fallback'): how many executions ran from scratch instead of forking,
+    and one example reason."""
+    out: dict[str, tuple[int, str]] = {}
+    for rec in records.executions.values():
+        reason = rec.get("unshared")
+        if reason:
+            kind, _, detail = reason.partition(": ")
+            count, example = out.get(kind, (0, detail))
+            out[kind] = (count + 1, example)
+    return out
 
 
 def slowest(records: RunRecords, n: int) -> list[dict[str, Any]]:

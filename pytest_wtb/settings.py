@@ -35,6 +35,9 @@ OPTIONS: Final = (
     OptionSpec("wtb_timeout", "per-execution limit in seconds, counted from when the execution starts"),
     OptionSpec("wtb_retries", "retries for an execution lost to a crashed worker (default 2)", "2"),
     OptionSpec("wtb_compare_backends", "A,B: run every execution on both backends and fail items that differ"),
+    OptionSpec("wtb_share_prefix_min_ms", "share a prefix only when its nodes take at least this many ms: the "
+               "first case of each prefix group is a probe, and cheaper prefixes are re-run, because a fork costs "
+               "a few ms (default 5; 0 always shares)", "5"),
     OptionSpec("wtb_max_pending", "ray: at most this many executions in flight (default 2 x actors)"),
     OptionSpec("wtb_ray_num_cpus", "ray: CPUs each execution actor reserves (default 0.01, so actors never "
                "starve other Ray work)"),
@@ -71,6 +74,7 @@ class Settings:
     metrics_path: Path | None = None
     pushgateway: str | None = None
     share_prefix: bool = True
+    share_prefix_min_s: float = 0.005
     ray_num_cpus: float | None = None
     ray_memory: int | None = None
     ray_max_concurrency: int | None = None
@@ -112,14 +116,18 @@ def _seconds(flag: str, raw: str) -> float:
     return _positive(flag, raw, what="number of seconds", example="30")
 
 
-def _days(flag: str, raw: str) -> float:
+def _non_negative(flag: str, raw: str, what: str, example: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{flag}={raw!r} is not a number of days; use e.g. {flag}=30") from None
+        raise ConfigError(f"{flag}={raw!r} is not a {what}; use e.g. {flag}={example}") from None
     if not value >= 0 or value == float("inf"):
-        raise ConfigError(f"{flag}={raw} must be a finite number of days >= 0")
+        raise ConfigError(f"{flag}={raw} must be a finite {what} >= 0")
     return value
+
+
+def _days(flag: str, raw: str) -> float:
+    return _non_negative(flag, raw, "number of days", "30")
 
 
 def backend_choices() -> str:
@@ -167,6 +175,9 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         if (conc_raw := get("wtb_ray_max_concurrency")[0])
         else None,
         share_prefix=(get("wtb_share_prefix")[0] or "true").lower() not in ("false", "0", "no", "off"),
+        share_prefix_min_s=_non_negative(
+            "--wtb-share-prefix-min-ms", get("wtb_share_prefix_min_ms")[0] or "5", "number of milliseconds", "5"
+        ) / 1000,
         against=get("wtb_against")[0],
         keep_days=_days("--wtb-keep-days", keep_raw) if keep_raw else None,
         **parse_outputs(get),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from pytest_wtb.records import RunRecords, VariantRow, net_saved_nodes, slowest, variant_rows
+from pytest_wtb.records import RunRecords, VariantRow, net_saved_nodes, slowest, unshared_reasons, variant_rows
 from pytest_wtb.report import show_hint
 
 Markup = dict[str, bool]
@@ -86,6 +86,21 @@ def _problems(records: RunRecords) -> list[Line]:
     return [[("executions that failed or differ from the baseline:", {})], *lines] if lines else []
 
 
+def _unshared_lines(records: RunRecords) -> list[Line]:
+    """Said once per kind: executions that could have forked from a shared prefix but ran in full."""
+    reasons = unshared_reasons(records)
+    lines: list[Line] = []
+    if "fallback" in reasons:
+        n, example = reasons["fallback"]
+        lines.append([(f"prefix sharing: {n} execution{'s' if n != 1 else ''} ran from scratch because "
+                       f"their shared prefix did not finish ({example})", {"yellow": True})])
+    if "cheap" in reasons:
+        n, example = reasons["cheap"]
+        lines.append([(f"prefix sharing: {n} execution{'s' if n != 1 else ''} ran in full, not forked: "
+                       f"{example} (a fork costs more)", {})])
+    return lines
+
+
 def summary_lines(
     records: RunRecords, *, verbosity: int, store_display: str | None, outputs: list[str] | None = None
 ) -> list[Line]:
@@ -99,6 +114,7 @@ def summary_lines(
     if saved:
         lines.append([(f"prefix sharing: {saved} node executions saved by {prefixes} shared prefix "
                        f"execution{'s' if prefixes != 1 else ''}", {"cyan": True})])
+    lines += _unshared_lines(records)
     top = slowest(records, SLOWEST[min(verbosity, 1)])
     if top:
         lines.append([("slowest executions:", {})])

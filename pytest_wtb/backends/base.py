@@ -27,6 +27,8 @@ class BackendContext:
     timeout_s: float | None = None
     retries: int = 2
     options: dict[str, Any] = field(default_factory=dict)
+    # prefix sharing: a probe prefix whose nodes took less than this makes the group run unshared
+    share_prefix_min_s: float = 0.0
 
 
 class Backend(ABC):

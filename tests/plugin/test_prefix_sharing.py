@@ -11,6 +11,7 @@ import pytest
 MODULE = '''
 import collections
 import operator
+import time
 from typing import Annotated, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -18,6 +19,7 @@ from langgraph.graph import END, START, StateGraph
 import pytest_wtb as wtb
 
 CALLS = collections.Counter()
+SLEEP_S = 0.0
 
 
 class State(TypedDict, total=False):
@@ -29,6 +31,9 @@ class State(TypedDict, total=False):
 
 def retrieve(state):
     CALLS["retrieve"] += 1
+    if state["q"] == "boom":
+        raise ConnectionError("retriever down")
+    time.sleep(SLEEP_S)
     return {"docs": [f"{state['q']}-1", f"{state['q']}-2"]}
 
 
@@ -85,7 +90,7 @@ def test_zz_upstream_ran_once_per_case():
 
 def test_upstream_nodes_run_once_per_case_and_failures_show_the_lineage(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_share=MODULE)
-    result = pytester.runpytest("-s", "-v")
+    result = pytester.runpytest("-s", "-v", "--wtb-share-prefix-min-ms=0")  # trivial nodes: always share
     result.assert_outcomes(passed=3, failed=4)
     # 3 variants x 2 cases: retrieve and rerank ran once per case, answer once per variant and case
     result.stdout.fnmatch_lines(["*CALLS {'answer': 6, 'rerank': 2, 'retrieve': 2}*"])
@@ -109,3 +114,42 @@ def test_no_share_prefix_runs_every_variant_from_scratch_with_the_same_outcomes(
     result.assert_outcomes(passed=3, failed=4)
     result.stdout.fnmatch_lines(["*CALLS {'answer': 6, 'rerank': 6, 'retrieve': 6}*"])
     assert "forked from" not in result.stdout.str()
+
+
+def test_slow_shared_nodes_are_shared_by_default(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_share=MODULE.replace("SLEEP_S = 0.0", "SLEEP_S = 0.02"))
+    result = pytester.runpytest("-s")
+    result.assert_outcomes(passed=3, failed=4)
+    result.stdout.fnmatch_lines(["*CALLS {'answer': 6, 'rerank': 2, 'retrieve': 2}*"])
+    result.stdout.fnmatch_lines(["prefix sharing: 8 node executions saved by 2 shared prefix executions"])
+    assert "ran in full" not in result.stdout.str()
+
+
+def test_a_prefix_cheaper_than_a_fork_runs_in_full_after_one_probe(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_share=MODULE)
+    result = pytester.runpytest("-s", "--wtb-share-prefix-min-ms=10000")
+    result.assert_outcomes(passed=3, failed=4)
+    # case a is the probe (shared: retrieve and rerank once); case b's three variants run in full
+    result.stdout.fnmatch_lines(["*CALLS {'answer': 6, 'rerank': 4, 'retrieve': 4}*"])
+    result.stdout.fnmatch_lines([
+        "prefix sharing: 3 executions ran in full, not forked: their shared nodes took * ms in a probe, "
+        "under --wtb-share-prefix-min-ms=10000 (a fork costs more)",
+    ])
+    out = result.stdout.str()
+    assert out.count("forked from shared prefix wtb-") == 2 * 2, "only case a's failures name a shared prefix"
+
+
+def test_a_failing_shared_prefix_makes_its_variants_run_from_scratch_and_the_summary_says_so(
+    pytester: pytest.Pytester,
+) -> None:
+    module = MODULE.replace('{"a": {"q": "a"}, "b": {"q": "b"}}', '{"a": {"q": "a"}, "boom": {"q": "boom"}}')
+    pytester.makepyfile(test_share=module)
+    result = pytester.runpytest("-s", "--wtb-share-prefix-min-ms=0")
+    # case boom: every variant fails on its own at retrieve (never a result borrowed from the prefix)
+    result.assert_outcomes(passed=2, failed=5)
+    result.stdout.fnmatch_lines(["*CALLS {'answer': 3, 'rerank': 1, 'retrieve': 5}*"])
+    result.stdout.fnmatch_lines([
+        "prefix sharing: 3 executions ran from scratch because their shared prefix did not finish "
+        "(shared prefix wtb-*-prefix-boom-* failed)",
+    ])
+    assert result.stdout.str().count("ConnectionError: retriever down") >= 3

@@ -145,9 +145,10 @@ def _normalised_failures(text: str) -> list[str]:
 def test_xdist_gives_the_same_outcomes_and_texts_and_runs_each_execution_once(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     pytester.makepyfile(test_x=MODULE)
-    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    # trivial nodes: share regardless of cost, so both runs fork the same way
+    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--wtb-share-prefix-min-ms=0")
     plain.assert_outcomes(passed=6, failed=6)
-    dist = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    dist = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--wtb-share-prefix-min-ms=0")
     dist.assert_outcomes(passed=6, failed=6)
     assert _normalised_failures(plain.stdout.str()) == _normalised_failures(dist.stdout.str())
 
