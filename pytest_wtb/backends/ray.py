@@ -1,8 +1,9 @@
 """Ray backend: the same executions as threads, run by pools of Ray actors.
 
 One driver thread owns every Ray call. Specs wait in per-pool queues as plain objects and go to an
-actor only when it has a free slot, so at most actors x max_concurrency Ray tasks are in flight
-(and the batch submits at most ``capacity`` specs). Variants with their own ``resources`` or
+actor only when it has a free slot (its max_concurrency running, plus ray_pool.PIPELINE queued on
+it so it never idles waiting for the driver), so at most actors x (max_concurrency + PIPELINE) Ray
+tasks are in flight (and the batch submits at most ``capacity`` specs). Variants with their own ``resources`` or
 ``env`` get their own pool (ray_pool). An actor that dies loses no result: its executions go back
 to the queue for a fresh actor until --wtb-retries runs out, then they are LOST. An execution past
 --wtb-timeout has its actor killed and replaced. ``done`` is called exactly once per spec.

@@ -62,6 +62,9 @@ class ExecutionActor:
         self._local = threading.local()
         self._running: dict[str, Progress] = {}
         self._lock = threading.Lock()
+        # calls beyond the actor's concurrency are queued here (pipelining): they start, and their
+        # --wtb-timeout clock runs, only when a slot frees up
+        self._slots = threading.Semaphore(concurrency)
 
     def ready(self) -> str:
         """Answers once the actor is placed and initialised; its label names the worker process."""
@@ -74,7 +77,10 @@ class ExecutionActor:
         return saver
 
     def run(self, spec: ExecutionSpec, case_input: Any, attempt: int) -> ExecutionResult:
-        spec = dataclasses.replace(spec, input=case_input)
+        with self._slots:
+            return self._run(dataclasses.replace(spec, input=case_input), attempt)
+
+    def _run(self, spec: ExecutionSpec, attempt: int) -> ExecutionResult:
         saver = self._saver()
         if attempt > 1:
             # a crashed attempt may have left checkpoints; rerunning the input on top of them would

@@ -11,7 +11,7 @@ import json
 import os
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from pytest_wtb.backends import ray_cluster as rc
 from pytest_wtb.backends.base import DoneCallback
@@ -19,6 +19,10 @@ from pytest_wtb.backends.ray_actor import ExecutionActor
 from pytest_wtb.backends.ray_cluster import first_line
 from pytest_wtb.model import ExecutionSpec
 from pytest_wtb.store.urls import StoreURL
+
+# Calls queued on each actor beyond its running executions: the next execution is already there when
+# one ends, instead of waiting a driver round trip (~7 ms here, a third of a 20 ms execution).
+PIPELINE: Final = 1
 
 
 @dataclass(eq=False)
@@ -58,7 +62,8 @@ class Pool:
     error: str | None = None
 
     def free_actor(self) -> Actor | None:
-        return next((a for a in self.actors if len(a.tasks) < self.concurrency), None)
+        """An actor that can take one more call: its running slots plus PIPELINE queued on it."""
+        return next((a for a in self.actors if len(a.tasks) < self.concurrency + PIPELINE), None)
 
 
 @dataclass
@@ -121,8 +126,11 @@ class Pools:
         concurrency = max(1, int(opts.pop("max_concurrency", None) or s.max_concurrency))
         env_vars = {"PYTHONPATH": os.pathsep.join(s.ship_paths), **dict(env.get("env_vars") or {})}
         options = {k: v for k, v in opts.items() if v is not None}
-        # one thread more than executions: progress() must answer while a node runs
-        options.update(max_concurrency=concurrency + 1, max_restarts=0, runtime_env={**env, "env_vars": env_vars})
+        # threads for the running executions, the queued ones waiting for a slot, and one so that
+        # progress() answers while nodes run
+        options.update(
+            max_concurrency=concurrency + PIPELINE + 1, max_restarts=0, runtime_env={**env, "env_vars": env_vars}
+        )
         pool = Pool(key, options, concurrency, rc.demand_of(opts))
         whose = f"variant '{spec.variant_name}'" if spec else "the actor pool"
         unknown = sorted(set(resources) - set(rc.RESOURCE_KEYS))

@@ -157,7 +157,7 @@ def test_backpressure_keeps_ray_tasks_in_flight_bounded(start: Any) -> None:
     specs = [make_spec(plain, f"bp{i}", {"q": str(i)}) for i in range(30)]
     results = run_all(backend, specs)
     assert all(r.ok for r in results.values())
-    assert 1 <= backend.max_in_flight <= 2  # 2 actors x 1 slot, however many specs wait
+    assert 1 <= backend.max_in_flight <= 4  # 2 actors x (1 running + 1 queued), however many specs wait
 
 
 def test_a_worker_that_dies_is_retried_on_a_fresh_actor_from_a_clean_thread(start: Any, tmp_path: Path) -> None:
