@@ -151,6 +151,17 @@ def test_param(k, i):
     assert out["done"] is True
 '''
 
+NOOP_PARAM_MODULE = '''\
+"""pytest alone: the same number of items, parametrized, doing nothing (no graph, no plugin items)."""
+import pytest
+
+
+@pytest.mark.parametrize("i", range({n_cases}))
+@pytest.mark.parametrize("k", range({n_variants}))
+def test_noop(k, i):
+    assert k >= 0 and i >= 0
+'''
+
 HANDWRITTEN_SCRIPT = '''\
 """The typical hand-written version: one shared SqliteSaver, a ThreadPoolExecutor, graph.invoke.
 
@@ -456,6 +467,13 @@ def run_handwritten(
     }
 
 
+def run_pytest_floor(project: Path, n_items: int) -> dict[str, float]:
+    """pytest with every installed plugin on no-op items: what any pytest run of this size costs."""
+    proc = run_proc(pytest_cmd("."), project)
+    require_ok(proc, f"pytest in {project}", f"{n_items} passed")
+    return {"wall": proc.wall_s, "cpu": proc.cpu_s, "loop": proc.times["loop_end"] - proc.times["loop_start"]}
+
+
 def run_param(project: Path, n_items: int, xdist: int) -> dict[str, float]:
     store_dir = Path(tempfile.mkdtemp(prefix="param-", dir=project))
     cmd = pytest_cmd(".", "-n", str(xdist))
@@ -531,8 +549,12 @@ def bench_throughput(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dic
     project = write_project(
         tmp / "b1", WTB_TEST_MODULE.format(n_variants=nv, n_cases=nc, sleep_s=0.0), "test_wtb_bench.py"
     )
+    floor = write_project(
+        tmp / "b1floor", NOOP_PARAM_MODULE.format(n_variants=nv, n_cases=nc), "test_noop.py"
+    )
     print(f"[1] {n} trivial executions, {workers} workers", flush=True)
     configs: dict[str, Any] = {
+        "pytest alone, no-op items": lambda: run_pytest_floor(floor, n),
         "plugin": lambda: run_wtb(project, n, workers),
         "plugin, -p no:hypothesispytest": lambda: run_wtb(project, n, workers, NO_HYPOTHESIS),
     }
@@ -594,6 +616,25 @@ def bench_throughput(tmp: Path, reps: int, workers: int) -> tuple[list[Row], dic
             fmt_s(wtb["loop_cpu"]),
             fmt_s(hwp["loop_cpu"]),
             wtb["loop_cpu"] / hwp["loop_cpu"],
+            "info",
+            None,
+        ),
+    ]
+    fl = r["pytest alone, no-op items"]
+    rows += [
+        Row(
+            f"1g. pytest alone: {n} no-op parametrized items, end to end (same plugins installed)",
+            fmt_s(fl["wall"]),
+            fmt_s(hw["wall"]),
+            fl["wall"] / hw["wall"],
+            "info",
+            None,
+        ),
+        Row(
+            "1h. plugin minus that pytest floor, vs the script (what pytest-wtb adds)",
+            fmt_s(wtb["wall"] - fl["wall"]),
+            fmt_s(hw["wall"]),
+            (wtb["wall"] - fl["wall"]) / hw["wall"],
             "info",
             None,
         ),
