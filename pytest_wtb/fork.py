@@ -16,6 +16,41 @@ FORKED_FROM = "wtb_forked_from"
 
 def copy_thread(saver: Any, source: str, target: str) -> str | None:
     """Copy ``source`` into ``target``; return the id of the last copied checkpoint (None if empty)."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    if type(saver) is SqliteSaver:
+        return _copy_sqlite(saver, source, target)
+    return _copy_through_api(saver, source, target)
+
+
+def _copy_sqlite(saver: Any, source: str, target: str) -> str | None:
+    """The same copy as _copy_through_api, row for row inside SQLite: nothing is deserialized and
+    written back, which made a fork cost more than the node it saved. Relies on the tables of
+    langgraph-checkpoint-sqlite 3.x (pinned); a test holds both copies equal."""
+    with saver.cursor() as cur:
+        cur.execute(
+            "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
+            "type, checkpoint, metadata) SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, "
+            "checkpoint, json_set(CAST(COALESCE(metadata, '{}') AS TEXT), '$.' || ?, ?) "
+            "FROM checkpoints WHERE thread_id = ?",
+            (target, FORKED_FROM, source, source),
+        )
+        cur.execute(
+            "INSERT OR REPLACE INTO writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, "
+            "channel, type, value) SELECT ?, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, "
+            "type, value FROM writes WHERE thread_id = ?",
+            (target, source),
+        )
+        cur.execute(
+            "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
+            "ORDER BY checkpoint_id DESC LIMIT 1",
+            (target,),
+        )
+        row = cur.fetchone()
+    return str(row[0]) if row else None
+
+
+def _copy_through_api(saver: Any, source: str, target: str) -> str | None:
     tuples = list(saver.list({"configurable": {"thread_id": source}}))
     if not tuples:
         return None
@@ -36,4 +71,5 @@ def copy_thread(saver: Any, source: str, target: str) -> str | None:
         }
         for task_id, writes in by_task.items():
             saver.put_writes(writes_conf, writes, task_id)
-    return str(tuples[-1].checkpoint["id"])
+    root = [t for t in tuples if not t.config["configurable"].get("checkpoint_ns")]
+    return str(root[-1].checkpoint["id"]) if root else None
