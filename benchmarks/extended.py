@@ -818,13 +818,24 @@ class Ctx:
     notes: list[str] = field(default_factory=list)
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, total) jiffies from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def run_plugin(project: Path, store: str, n_items: int, extra: tuple[str, ...], *,
                env: dict[str, str] | None = None,
                side: Callable[[threading.Event], None] | None = None, target: str = ".",
                pg_db: str | None = None, extra_rows: int = 0) -> dict[str, Any]:
     cmd = pytest_cmd(target, f"--wtb-store={store}", *extra)
     load0 = loadavg()
+    steal0 = cpu_ticks()
     proc = run_proc(cmd, project, env, side=side, pg_db=pg_db)
+    steal1 = cpu_ticks()
     require_ok(proc, " ".join(cmd), f"{n_items} passed")
     span = store_span(store)
     if span["count"] != n_items + extra_rows:
@@ -849,6 +860,8 @@ def run_plugin(project: Path, store: str, n_items: int, extra: tuple[str, ...], 
         **{f"tl_{k}": v for k, v in worker_timeline(store).items()},
         "succeeded": span["succeeded"],
         "load1": (load0 + loadavg()) / 2,
+        # % of CPU time the hypervisor gave to other VMs: 0 on a machine of one's own
+        "steal_pct": 100.0 * (steal1[0] - steal0[0]) / max(1, steal1[1] - steal0[1]),
         "cores_in_span": cpu_breakdown(proc.samples, span["first_start"], span["last_end"]),
     }
     if "ray_connect_start" in t:
@@ -925,7 +938,8 @@ def bench_ray(ctx: Ctx) -> None:
             r = run_plugin(root, store(), n_cpu, opts, target="test_cpu.py")
             cpu[name].append(r)
             log(f"1a rep {rep + 1} {name:7s} CPU-bound x{n_cpu}: wall {r['wall']:.2f}s span {r['exec_span']:.2f}s "
-                f"first exec {r['to_first_exec']:.2f}s ray.init {r.get('ray_connect', 0):.2f}s load {r['load1']:.1f}")
+                f"first exec {r['to_first_exec']:.2f}s ray.init {r.get('ray_connect', 0):.2f}s load {r['load1']:.1f} "
+                f"steal {r['steal_pct']:.0f}%")
         for name, opts in (("threads", threads), ("ray", ray)):
             r = run_plugin(root, store(), n_triv_cases, opts, target="test_triv.py")
             triv[name].append(r)
@@ -1072,7 +1086,8 @@ def bench_pg(ctx: Ctx) -> None:
                 f"{r['sessions_opened']} load {r['load1']:.1f}")
             r = run_plugin(root, f"sqlite:///{tempfile.mkdtemp(prefix='s-', dir=ctx.tmp)}/wtb.db", n, opts)
             runs["sqlite"].append(r)
-            log(f"2 rep {rep + 1} sqlite     x{n}: wall {r['wall']:.2f}s batch {r['batch']:.2f}s")
+            log(f"2 rep {rep + 1} sqlite     x{n}: wall {r['wall']:.2f}s batch {r['batch']:.2f}s "
+                f"steal {r['steal_pct']:.0f}%")
             proc = run_proc([PY, "memloop.py", str(n_variants), str(n_cases), "16"], root)
             require_ok(proc, "memloop.py")
             loop = json.loads(proc.out.strip().splitlines()[-1])
@@ -1143,7 +1158,7 @@ def bench_prefix(ctx: Ctx) -> None:
                 r[f"store_{node}"] = rows["prefix"][node] + rows["variant"][node]
             runs[name].append(r)
             log(f"3 rep {rep + 1} {name:8s}: wall {r['wall']:.2f}s batch {r['batch']:.2f}s calls {dict(calls)} "
-                f"rows {r['rows']}")
+                f"rows {r['rows']} steal {r['steal_pct']:.0f}%")
     ctx.raw["prefix"] = runs | {"n_cases": n_cases}
     sh, ns = summarize(runs["shared"]), summarize(runs["no-share"])
     up_sh = max(sh["calls_n1"], sh["calls_n2"], sh["calls_n3"])

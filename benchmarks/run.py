@@ -348,10 +348,23 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+STEAL: list[float] = []  # % of CPU time the hypervisor took from this VM during each measured command
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, total) jiffies from /proc/stat: a VM whose host is busy loses CPU time it cannot see."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def run_proc(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> Proc:
     """Wall time and peak RSS (wait4's rusage: this child and the children it reaped) of one command."""
     times_path = cwd / f".times-{time.monotonic_ns()}.json"
     env = clean_env({"WTB_BENCH_TIMES": str(times_path), **(extra_env or {})})
+    steal0, total0 = cpu_ticks()
     with tempfile.TemporaryFile() as out:
         t0_epoch = time.time()
         t0 = time.perf_counter()
@@ -365,6 +378,9 @@ def run_proc(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None)
     if times_path.exists():
         times = json.loads(times_path.read_text())
         times_path.unlink()
+    steal1, total1 = cpu_ticks()
+    if total1 > total0:
+        STEAL.append(100.0 * (steal1 - steal0) / (total1 - total0))
     cpu = usage.ru_utime + usage.ru_stime
     return Proc(wall, p.returncode, text, usage.ru_maxrss / 1024, cpu, times, t0_epoch)
 
@@ -989,6 +1005,10 @@ def main() -> None:
                 if isinstance(d, dict):
                     print(phases(f"[{key}] {name}", d))
     print(f"\n{raw['machine_end']}")
+    if STEAL:
+        raw["steal_pct"] = STEAL
+        print(f"CPU steal (time the hypervisor gave to other VMs) during the measured commands: median "
+              f"{statistics.median(STEAL):.0f}%, max {max(STEAL):.0f}% (0% on a machine of one's own)")
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2, default=str))
 
