@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pytest
@@ -34,15 +35,22 @@ class ItemParam:
     baseline: Variant | None
     parity: ParitySpec | None
 
-    @property
+    @cached_property  # its key hashes the case input: once per item, not per use
     def own(self) -> ExecutionRequest:
         return ExecutionRequest(self.scope, self.variant, self.case)
 
-    @property
+    @cached_property
     def baseline_request(self) -> ExecutionRequest | None:
         if self.parity is None or self.baseline is None or self.baseline is self.variant:
             return None
         return ExecutionRequest(self.scope, self.baseline, self.case)
+
+    @cached_property
+    def baseline_key(self) -> str | None:
+        """The baseline's execution key, for an item that is not the baseline (with parity or not)."""
+        if self.baseline is None or self.baseline is self.variant:
+            return None
+        return ExecutionRequest(self.scope, self.baseline, self.case).key
 
     def requests(self) -> list[ExecutionRequest]:
         base = self.baseline_request

@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pytest_wtb.declare import Case, Variant
@@ -25,6 +26,10 @@ class ExecutionRequest:
     variant: Variant
     case: Case
 
+    @cached_property
+    def key(self) -> str:
+        return execution_key(self.scope, self.variant.name, self.case)
+
 
 def canonical_input(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=repr, separators=(",", ":"))
@@ -37,7 +42,7 @@ def execution_key(scope: str, variant_name: str, case: Case) -> str:
 
 
 def request_key(request: ExecutionRequest) -> str:
-    return execution_key(request.scope, request.variant.name, request.case)
+    return request.key
 
 
 def thread_id_for(run_id: str, variant_name: str, case_id: str, key: str) -> str:

@@ -20,7 +20,7 @@ from pytest_wtb.collect import ItemParam, VariantCheck, item_param
 from pytest_wtb.compare import compare, unknown_keys
 from pytest_wtb.errors import ExecutionFailed, WtbError
 from pytest_wtb.model import ExecutionResult
-from pytest_wtb.plan import execution_key, make_plan, request_key
+from pytest_wtb.plan import make_plan, request_key
 from pytest_wtb.prefix import Shape
 from pytest_wtb.progress import LiveProgress
 from pytest_wtb.progress import for_session as progress_for
@@ -171,9 +171,8 @@ class WtbSession:
 
     def note_item(self, nodeid: str, param: ItemParam, run: WtbRun) -> None:
         """Remember what this item ran: the terminal summary, --wtb-report and metrics read it."""
-        base = param.baseline
-        is_base = base is param.variant
-        base_key = None if base is None or is_base else execution_key(param.scope, base.name, param.case)
+        is_base = param.baseline is param.variant
+        base_key = param.baseline_key
         self.records.note_execution(run.result, param.scope, is_base, base_key, self._prefix_nodes(run.result))
         if run.baseline is not None:
             base_result = run.baseline.result

@@ -43,8 +43,9 @@ def _snapshot(saver: SqliteSaver, thread_id: str) -> list[tuple[Any, ...]]:
     for t in saver.list({"configurable": {"thread_id": thread_id}}):
         conf = t.config["configurable"]
         parent = t.parent_config["configurable"]["checkpoint_id"] if t.parent_config else None
-        writes = sorted((task, ch, repr(v)) for task, ch, v in t.pending_writes or ())
-        rows.append((conf["checkpoint_ns"], conf["checkpoint_id"], parent, repr(t.checkpoint),
+        # compared by equality, not repr: a deserialized set (a join's seen-branches) has no fixed order
+        writes = sorted(t.pending_writes or (), key=lambda w: (w[0], w[1]))
+        rows.append((conf["checkpoint_ns"], conf["checkpoint_id"], parent, t.checkpoint,
                      sorted(t.metadata.items()), writes))
     return rows
 
