@@ -95,25 +95,29 @@ class Batch:
         self._ready: queue.SimpleQueue[ExecutionSpec] = queue.SimpleQueue()
         self._forks: dict[str, list[ExecutionSpec]] = {}
         # Forking pays only when the shared nodes cost more than a fork: the first prefix of each
-        # group is a probe, and the group's other prefixes wait for its node timings.
+        # group is a probe. The group's prefixes that fit the backend's capacity start with it (so
+        # costly prefixes lose no time to probing; a cheap one wastes little by definition), the
+        # rest wait for the probe's node timings.
         self._probes: dict[str, tuple[str, ...]] = {}  # probe prefix key -> its group
         self._held: dict[tuple[str, ...], list[ExecutionSpec]] = {}
         self._skipped: dict[str, float] = {}  # prefixes not worth running -> their probe's node seconds
         self.unshared: dict[str, str] = {}  # fork key -> why it ran from scratch instead
         probing = context.share_prefix_min_s > 0
+        started: dict[tuple[str, ...], int] = {}
         for spec in plan.specs:
             if spec.fork_from is not None:
                 self._forks.setdefault(spec.fork_from, []).append(spec)
-            elif probing and spec.is_prefix:
+                continue
+            if probing and spec.is_prefix:
                 group = (spec.scope, *spec.shared_by, "\x1f", *spec.interrupt_before)
-                if group in self._held:
-                    self._held[group].append(spec)
-                else:
-                    self._held[group] = []
+                n = started[group] = started.get(group, 0) + 1
+                if n == 1:
                     self._probes[spec.key] = group
-                    self._ready.put(spec)
-            else:
-                self._ready.put(spec)
+                    self._held[group] = []
+                elif n > max(1, backend.capacity):
+                    self._held[group].append(spec)
+                    continue
+            self._ready.put(spec)
 
     def start(self) -> None:
         """Start the backend (may raise: the caller turns that into a usage error) and dispatch."""

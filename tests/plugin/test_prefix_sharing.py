@@ -127,7 +127,8 @@ def test_slow_shared_nodes_are_shared_by_default(pytester: pytest.Pytester) -> N
 
 def test_a_prefix_cheaper_than_a_fork_runs_in_full_after_one_probe(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_share=MODULE)
-    result = pytester.runpytest("-s", "--wtb-share-prefix-min-ms=10000")
+    # one worker: only the probe (case a) starts at once; case b's prefix waits for its timings
+    result = pytester.runpytest("-s", "--wtb-share-prefix-min-ms=10000", "--wtb-workers=1")
     result.assert_outcomes(passed=3, failed=4)
     # case a is the probe (shared: retrieve and rerank once); case b's three variants run in full
     result.stdout.fnmatch_lines(["*CALLS {'answer': 6, 'rerank': 4, 'retrieve': 4}*"])

@@ -182,26 +182,27 @@ def _prefix_plan(cases: int) -> Any:
     return make_plan("run", requests, shapes={})
 
 
-@pytest.mark.parametrize("min_s, forked_cases", [(0.0, 4), (60.0, 1)])
+@pytest.mark.parametrize("min_s, forked_cases", [(0.0, 6), (60.0, 2)])
 def test_a_probe_decides_whether_the_rest_of_a_prefix_group_forks(
     tmp_path: Path, min_s: float, forked_cases: int
 ) -> None:
     store = _store(tmp_path)
-    plan = _prefix_plan(4)
-    assert sum(s.is_prefix for s in plan.specs) == 4
+    plan = _prefix_plan(6)
+    assert sum(s.is_prefix for s in plan.specs) == 6
     context = BackendContext("run", store.url, store.checkpoints, share_prefix_min_s=min_s)
-    batch = Batch(plan, ThreadsBackend(4), context, store.results, "me")
+    # capacity 2: the probe and one more prefix start at once, the other four wait for the probe
+    batch = Batch(plan, ThreadsBackend(2), context, store.results, "me")
     batch.start()
     results = [batch.wait(s.key) for s in plan.specs if not s.is_prefix]
     batch.stop()
     assert all(r.ok for r in results)
     assert {r.case_id: r.state["out"] for r in results if r.variant == "two_low"} == {  # type: ignore[index]
-        f"c{i}": f"q{i}" for i in range(4)
+        f"c{i}": f"q{i}" for i in range(6)
     }
     forked = {r.case_id for r in results if r.extra.get("forked_from")}
     assert len(forked) == forked_cases
     unshared = [r for r in results if r.extra.get("unshared")]
-    assert len(unshared) == 2 * (4 - forked_cases)
+    assert len(unshared) == 2 * (6 - forked_cases)
     assert all("in a probe, under --wtb-share-prefix-min-ms=60000" in r.extra["unshared"] for r in unshared)
     rows = {r["exec_key"]: r for r in _all_rows(store)}
     ran_prefixes = [r for r in rows.values() if r["variant"] == "(shared-prefix)"]
