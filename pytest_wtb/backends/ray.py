@@ -222,8 +222,15 @@ class RayBackend(Backend):
         assert self._pools is not None
         self._pools.kill(actor)
         self._by_ref.pop(actor.ready_ref, None)
+        # calls run in the order they were sent: the ones beyond the actor's concurrency were still
+        # queued (pipelining) and never started, so this death is not theirs to count
+        queued = sorted(actor.tasks, key=lambda t: t.sent)[actor.pool.concurrency :]
         for task in list(actor.tasks):
             self._by_ref.pop(task.ref, None)
+            if task in queued and task.pool is not None:
+                task.attempt -= 1
+                task.pool.queue.appendleft(task)
+                continue
             where = actor.label or "a Ray worker that was starting"
             task.errors.append(f"attempt {task.attempt} on {where}: {first_line(exc)}")
             if task.attempt <= self._retries and task.pool is not None:

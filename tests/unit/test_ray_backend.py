@@ -187,6 +187,17 @@ def test_a_worker_that_always_dies_is_lost_after_the_retries_and_the_rest_goes_o
     assert all(results[s.key].ok for s in others)
 
 
+def test_calls_queued_behind_a_crash_on_one_actor_do_not_spend_their_retries(start: Any) -> None:
+    # one actor: every bystander is pipelined behind the doomed execution on each fresh actor it dies on
+    backend = start(workers=1, retries=1)
+    lost = make_spec(doomed, "boom-alone", {"q": "x"})
+    others = [make_spec(plain, f"queued{i}", {"q": str(i)}) for i in range(3)]
+    results = run_all(backend, [lost, *others])
+    assert results[lost.key].status == LOST and results[lost.key].attempts == 2
+    assert all(results[s.key].ok for s in others), [results[s.key].error for s in others]
+    assert all(results[s.key].attempts == 1 for s in others), "a queued call never started: no attempt counted"
+
+
 def test_timeout_kills_the_actor_and_the_pool_carries_on(start: Any) -> None:
     backend = start(timeout_s=1.5)
     hung = make_spec(stuck, "hang", {"q": "x"}, timeout_s=1.5)
