@@ -59,6 +59,9 @@ from typing import Any
 PY = sys.executable
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))  # run.py beside this file, whatever the working directory
+from run import cpu_ticks  # noqa: E402  (the steal reading both scripts report)
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/"
 RUN_TIMEOUT_S = 1800
@@ -817,15 +820,6 @@ class Ctx:
     raw: dict[str, Any] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def cpu_ticks() -> tuple[int, int]:
-    """(steal, total) jiffies from /proc/stat."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
 
 
 def run_plugin(project: Path, store: str, n_items: int, extra: tuple[str, ...], *,
