@@ -36,8 +36,8 @@ OPTIONS: Final = (
     OptionSpec("wtb_retries", "retries for an execution lost to a crashed worker (default 2)", "2"),
     OptionSpec("wtb_compare_backends", "A,B: run every execution on both backends and fail items that differ"),
     OptionSpec("wtb_share_prefix_min_ms", "share a prefix only when its nodes take at least this many ms: the "
-               "first case of each prefix group is a probe, and cheaper prefixes are re-run, because a fork costs "
-               "a few ms (default 5; 0 always shares)", "5"),
+               "first case of each prefix group is a probe, and cheaper prefixes are re-run in full "
+               "(default 0: always share where provably safe)", "0"),
     OptionSpec("wtb_max_pending", "ray: at most this many executions in flight (default 2 x actors)"),
     OptionSpec("wtb_ray_num_cpus", "ray: CPUs each execution actor reserves (default 0.01, so actors never "
                "starve other Ray work)"),
@@ -74,7 +74,7 @@ class Settings:
     metrics_path: Path | None = None
     pushgateway: str | None = None
     share_prefix: bool = True
-    share_prefix_min_s: float = 0.005
+    share_prefix_min_s: float = 0.0
     ray_num_cpus: float | None = None
     ray_memory: int | None = None
     ray_max_concurrency: int | None = None
@@ -176,7 +176,7 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         else None,
         share_prefix=(get("wtb_share_prefix")[0] or "true").lower() not in ("false", "0", "no", "off"),
         share_prefix_min_s=_non_negative(
-            "--wtb-share-prefix-min-ms", get("wtb_share_prefix_min_ms")[0] or "5", "number of milliseconds", "5"
+            "--wtb-share-prefix-min-ms", get("wtb_share_prefix_min_ms")[0] or "0", "number of milliseconds", "5"
         ) / 1000,
         against=get("wtb_against")[0],
         keep_days=_days("--wtb-keep-days", keep_raw) if keep_raw else None,

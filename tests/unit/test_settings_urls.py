@@ -22,8 +22,8 @@ def test_defaults() -> None:
 def test_values_and_errors() -> None:
     s = parse(lookup({"wtb_workers": "4", "wtb_timeout": "2.5", "wtb_compare_backends": "threads, ray"}), Path("/r"))
     assert (s.workers, s.timeout_s, s.compare_backends) == (4, 2.5, ("threads", "ray"))
-    assert parse(lookup({}), Path("/r")).share_prefix_min_s == 0.005
-    assert parse(lookup({"wtb_share_prefix_min_ms": "0"}), Path("/r")).share_prefix_min_s == 0
+    assert parse(lookup({}), Path("/r")).share_prefix_min_s == 0  # sharing is on wherever provably safe
+    assert parse(lookup({"wtb_share_prefix_min_ms": "5"}), Path("/r")).share_prefix_min_s == 0.005
     for bad, message in [({"wtb_workers": "0"}, ">= 1"), ({"wtb_timeout": "inf"}, "finite"),
                          ({"wtb_retries": "x"}, "whole number"), ({"wtb_compare_backends": "ray,ray"}, "two different"),
                          ({"wtb_share_prefix_min_ms": "-1"}, "milliseconds >= 0"),
