@@ -89,8 +89,6 @@ class Batch:
         self._recorder = threading.Thread(target=self._record_loop, name="wtb-recorder", daemon=True)
         self.local_count = 0
         self.remote_count = 0
-        self.nodes_saved = 0  # node executions prefix sharing did not repeat
-        self.prefix_fallbacks: list[str] = []
         # forks become ready when their shared prefix execution has a result
         self._ready: queue.SimpleQueue[ExecutionSpec] = queue.SimpleQueue()
         self._forks: dict[str, list[ExecutionSpec]] = {}
@@ -135,6 +133,10 @@ class Batch:
             never_started, self._unsubmitted = self._unsubmitted, set()
         self.backend.close()
         self._release(never_started)
+        if self._recorder.is_alive():
+            # results that already finished are written before the store closes, never dropped
+            self._finished.put(None)
+            self._recorder.join(FLUSH_TIMEOUT_S)
 
     def _release(self, keys: set[str]) -> None:
         """Claims made ahead that never ran (-x, Ctrl-C): the store keeps only what ran."""
@@ -144,22 +146,21 @@ class Batch:
             self.results.release_claims(self.context.run_id, sorted(keys), self.owner)
         except StoreError:
             pass  # the store is gone: its rows are reaped as abandoned later
-        if self._recorder.is_alive():
-            # results that already finished are written before the store closes, never dropped
-            self._finished.put(None)
-            self._recorder.join(FLUSH_TIMEOUT_S)
 
     def _dispatch(self) -> None:
         remaining = len(self.plan.specs)
         while remaining:
             chunk = self._next_chunk()
             remaining -= len(chunk)
-            for spec in [s for s in chunk if s.key in self._skipped or self._stopping.is_set()]:
-                why = "the run stopped" if self._stopping.is_set() else "prefix sharing did not pay for this group"
-                self._resolve(spec, _internal_failure(spec, f"{why}: not run"))
-            chunk = [s for s in chunk if s.key not in self._skipped and not self._stopping.is_set()]
-            claimed, store_error = self._claim(chunk)
+            stopping, to_run = self._stopping.is_set(), []
             for spec in chunk:
+                if stopping or spec.key in self._skipped:
+                    why = "the run stopped" if stopping else "prefix sharing did not pay for this group"
+                    self._resolve(spec, _internal_failure(spec, f"{why}: not run"))
+                else:
+                    to_run.append(spec)
+            claimed, store_error = self._claim(to_run)
+            for spec in to_run:
                 if spec.key not in claimed:
                     self._remote(spec)
                     continue
@@ -286,8 +287,6 @@ class Batch:
         if prefix.key in self._probes:
             self._release_group(self._probes.pop(prefix.key), result)
         if result.ok:
-            with self._lock:
-                self.nodes_saved += len(result.nodes) * max(0, len(forks) - 1)
             for fork in forks:
                 self._ready.put(fork)
             return
@@ -299,8 +298,6 @@ class Batch:
         else:
             # never a wrong result: without a good shared checkpoint every variant runs from scratch
             reason = f"fallback: shared prefix {prefix.thread_id} {result.status}"
-            with self._lock:
-                self.prefix_fallbacks.append(f"{prefix.thread_id}: {result.status}")
         for fork in forks:
             full = dataclasses.replace(fork, fork_from=None, fork_thread_id=None)
             self.specs[fork.key] = full

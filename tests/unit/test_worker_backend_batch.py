@@ -237,6 +237,30 @@ def test_stop_writes_finished_results_and_releases_claims_that_never_started(tmp
     store.close()
 
 
+def test_stop_waits_for_the_recorder_when_every_claim_was_started(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    plan = make_plan("run", [ExecutionRequest("m", BASE, Case(f"c{i}", {"q": f"q{i}"})) for i in range(4)])
+    backend = ThreadsBackend(4)
+    batch = Batch(plan, backend, BackendContext("run", store.url, store.checkpoints), store.results, "me")
+    gate, entered = threading.Event(), threading.Event()
+    real_record = batch._record
+
+    def held_record(group: Any) -> Any:
+        entered.set()
+        gate.wait(30)
+        return real_record(group)
+
+    batch._record = held_record  # type: ignore[method-assign]
+    batch.start()
+    assert entered.wait(30)
+    while backend._queue.qsize() or backend._running:
+        threading.Event().wait(0.02)
+    threading.Timer(0.3, gate.set).start()  # the recorder is still held when stop() begins
+    batch.stop()
+    assert [r["status"] for r in _all_rows(store)] == ["succeeded"] * 4
+    store.close()
+
+
 def _all_rows(store: Any) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
