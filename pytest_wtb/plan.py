@@ -41,10 +41,6 @@ def execution_key(scope: str, variant_name: str, case: Case) -> str:
     return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
 
-def request_key(request: ExecutionRequest) -> str:
-    return request.key
-
-
 def thread_id_for(run_id: str, variant_name: str, case_id: str, key: str) -> str:
     """Readable (run, variant, case) and unique: the key suffix separates same-named cases of two tests."""
     variant_part = _UNSAFE.sub("_", variant_name)[:40]
@@ -74,7 +70,7 @@ def make_plan(
     """
     specs: dict[str, ExecutionSpec] = {}
     for req in requests:
-        key = request_key(req)
+        key = req.key
         if key in specs:
             continue
         specs[key] = ExecutionSpec(

@@ -20,7 +20,7 @@ from pytest_wtb.collect import ItemParam, VariantCheck, item_param
 from pytest_wtb.compare import compare, unknown_keys
 from pytest_wtb.errors import ExecutionFailed, WtbError
 from pytest_wtb.model import ExecutionResult
-from pytest_wtb.plan import make_plan, request_key
+from pytest_wtb.plan import make_plan
 from pytest_wtb.prefix import Shape
 from pytest_wtb.progress import LiveProgress
 from pytest_wtb.progress import for_session as progress_for
@@ -163,8 +163,8 @@ class WtbSession:
         base_req = param.baseline_request
         baseline = None
         if base_req is not None:
-            baseline = self._as_run(self.result(request_key(base_req)), base_req.case.input, None)
-        own = self._as_run(self.result(request_key(param.own)), param.case.input, baseline)
+            baseline = self._as_run(self.result(base_req.key), base_req.case.input, None)
+        own = self._as_run(self.result(param.own.key), param.case.input, baseline)
         if self.history is not None:
             self.history.note_results(own.result, baseline.result if baseline else None)
         return own
