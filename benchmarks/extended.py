@@ -309,7 +309,7 @@ _T = {"conftest_import": time.time()}
 
 def pytest_configure(config):
     try:
-        from pytest_wtb.backends import ray_cluster as rc
+        from pytest_wtb.execute.backends import ray_cluster as rc
     except ImportError:
         return
     connect, disconnect = rc.connect, rc.disconnect

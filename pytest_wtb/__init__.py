@@ -7,9 +7,9 @@
 
 from typing import Any
 
-from pytest_wtb.backends.base import Backend, BackendContext
-from pytest_wtb.declare import Variant, cases, parity, variant
+from pytest_wtb.declare.variants import Variant, cases, parity, variant
 from pytest_wtb.errors import ExecutionFailed, WtbError
+from pytest_wtb.execute.backends.base import Backend, BackendContext
 from pytest_wtb.model import ExecutionResult, ExecutionSpec
 
 __all__ = [
@@ -31,5 +31,5 @@ def __getattr__(name: str) -> Any:
     if name == "strategies":  # imports Hypothesis: only on first use of wtb.strategies
         import importlib
 
-        return importlib.import_module("pytest_wtb.strategies")
+        return importlib.import_module("pytest_wtb.declare.strategies")
     raise AttributeError(f"module 'pytest_wtb' has no attribute {name!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from pytest_wtb.declare import Variant
+from pytest_wtb.declare.variants import Variant
 
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"

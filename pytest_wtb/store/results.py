@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import FINAL_STATUSES, LOST, RUNNING, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
-from pytest_wtb.plan import canonical_input
+from pytest_wtb.plan.executions import canonical_input
 from pytest_wtb.store import migrations, schema
 from pytest_wtb.store.engines import postgres_engine, sqlite_engine
 from pytest_wtb.store.urls import StoreURL, mask

@@ -30,7 +30,7 @@ def test_x(wtb_run):
 SKEWED_BACKEND = '''
 import dataclasses
 
-from pytest_wtb.backends.threads import ThreadsBackend
+from pytest_wtb.execute.backends.threads import ThreadsBackend
 
 
 class Skewed(ThreadsBackend):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import select, update
 
-from pytest_wtb.__main__ import main
+from pytest_wtb.cli.main import main
 from pytest_wtb.store import Store, open_store, parse_store_url, schema
 from pytest_wtb.store.lifecycle import ABANDON_AFTER_S
 from pytest_wtb.store.runs import list_runs

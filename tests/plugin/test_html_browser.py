@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wtb import html_report, json_report
 from pytest_wtb.model import ErrorInfo, ExecutionResult, NodeRun
-from pytest_wtb.records import RunRecords
+from pytest_wtb.report import html as html_report
+from pytest_wtb.report import json_report
+from pytest_wtb.report.records import RunRecords
 from tests.conftest import service_missing
 from tests.plugin.test_summary_reports import MODULE
 

@@ -126,8 +126,8 @@ def pytest_unconfigure(config):
 def test_missing_prometheus_client_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from pytest_wtb import metrics
     from pytest_wtb.errors import ConfigError
+    from pytest_wtb.report import metrics
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r"--wtb-metrics needs prometheus_client.*pytest-wtb\[metrics\]"):

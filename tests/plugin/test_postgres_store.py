@@ -19,7 +19,7 @@ from sqlalchemy import select
 pytest.importorskip("psycopg")
 pytest.importorskip("psycopg_pool")
 
-from pytest_wtb.__main__ import main
+from pytest_wtb.cli.main import main
 from pytest_wtb.store import Store, open_store, parse_store_url, schema
 from pytest_wtb.store.runs import list_runs, run_executions
 from tests.plugin.graphs_src import GRAPH

@@ -101,7 +101,7 @@ def test_unsendable(wtb_run):
 
 
 def _need_ray() -> None:
-    from pytest_wtb.backends.ray_cluster import ray_installed
+    from pytest_wtb.execute.backends.ray_cluster import ray_installed
 
     if not ray_installed():
         service_missing("Ray", "pip install 'pytest-wtb[ray]'")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wtb.__main__ import main
+from pytest_wtb.cli.main import main
 from tests.plugin.graphs_src import GRAPH
 
 BROKEN = "        raise ValueError('no answer for ' + state['q'])\n"

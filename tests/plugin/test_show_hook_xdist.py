@@ -78,7 +78,7 @@ def test_a_conftest_can_add_a_backend_through_the_hook(pytester: pytest.Pytester
 from langgraph.checkpoint.memory import InMemorySaver
 
 from pytest_wtb import Backend
-from pytest_wtb.worker import execute
+from pytest_wtb.execute.worker import execute
 
 RAN = []
 

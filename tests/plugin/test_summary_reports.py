@@ -95,7 +95,7 @@ def test_xdist_summary_adds_up_every_workers_executions(pytester: pytest.Pyteste
 
 
 def schema() -> dict[str, object]:
-    return dict(json.loads(files("pytest_wtb").joinpath("report_assets/report.schema.json").read_text()))
+    return dict(json.loads(files("pytest_wtb").joinpath("report/assets/report.schema.json").read_text()))
 
 
 def test_json_report_follows_its_schema_with_states_diffs_and_timelines(pytester: pytest.Pytester) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_wtb.declare import Case, Variant
+from pytest_wtb.declare.variants import Case, Variant
 from pytest_wtb.model import SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec
-from pytest_wtb.plan import execution_key, thread_id_for
+from pytest_wtb.plan.executions import execution_key, thread_id_for
 from pytest_wtb.store.results import ResultStore
 
 _VARIANTS: dict[str, Variant] = {}

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from langgraph.graph import END, START, StateGraph
 
 import pytest_wtb as wtb
-from pytest_wtb.bench import ModuleVariants, case_id_for
-from pytest_wtb.declare import CASES_ATTR, CaseSet
-from pytest_wtb.divergence import first_divergence, format_divergence
+from pytest_wtb.declare.variants import CASES_ATTR, CaseSet
 from pytest_wtb.errors import DeclarationError, WtbError
-from pytest_wtb.history import Step
-from pytest_wtb.properties import examples_dir
-from pytest_wtb.replay import ReplayError, _package_root, choose, origin_row
+from pytest_wtb.execute.replay import ReplayError, _package_root, choose, origin_row
+from pytest_wtb.pytest.bench import ModuleVariants, case_id_for
+from pytest_wtb.pytest.properties import examples_dir
 from pytest_wtb.store.urls import parse_store_url
+from pytest_wtb.verdict.divergence import first_divergence, format_divergence
+from pytest_wtb.verdict.history import Step
 
 
 def case_set(decorator: Any) -> CaseSet:

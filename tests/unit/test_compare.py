@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from pytest_wtb.compare import MISSING, compare, short, unknown_keys
-from pytest_wtb.declare import ParitySpec
+from pytest_wtb.declare.variants import ParitySpec
+from pytest_wtb.verdict.compare import MISSING, compare, short, unknown_keys
 
 
 def paths(a: dict, b: dict, **kw: object) -> list[str]:  # type: ignore[type-arg]

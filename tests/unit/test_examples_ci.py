@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from pytest_wtb.declare import variants_in
+from pytest_wtb.declare.variants import variants_in
 from pytest_wtb.model import ExecutionResult, NodeRun
-from pytest_wtb.records import RunRecords
-from pytest_wtb.settings import OPTIONS
+from pytest_wtb.pytest.settings import OPTIONS
+from pytest_wtb.report.records import RunRecords
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -37,7 +37,7 @@ def test_ci_matrix_names_real_variants_and_real_options() -> None:
 def test_dashboard_queries_only_metrics_the_plugin_writes() -> None:
     from prometheus_client import generate_latest
 
-    from pytest_wtb.metrics import registry
+    from pytest_wtb.report.metrics import registry
 
     records = RunRecords()
     records.note_run_id("r")

@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypedDict
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 
-from pytest_wtb.fork import FORKED_FROM, _copy_through_api, copy_thread
+from pytest_wtb.execute.fork import FORKED_FROM, _copy_through_api, copy_thread
 
 
 class S(TypedDict, total=False):

@@ -12,9 +12,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
 import pytest_wtb as wtb
-from pytest_wtb.declare import Case
-from pytest_wtb.plan import ExecutionRequest, make_plan
-from pytest_wtb.worker import execute
+from pytest_wtb.declare.variants import Case
+from pytest_wtb.execute.worker import execute
+from pytest_wtb.plan.executions import ExecutionRequest, make_plan
 
 
 class S(TypedDict, total=False):

@@ -21,13 +21,13 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 
 import pytest_wtb as wtb
-from pytest_wtb.backends.base import BackendContext
-from pytest_wtb.backends.ray import RayBackend
-from pytest_wtb.declare import Case, Variant
+from pytest_wtb.declare.variants import Case, Variant
 from pytest_wtb.errors import ConfigError
+from pytest_wtb.execute.backends.base import BackendContext
+from pytest_wtb.execute.backends.ray import RayBackend
 from pytest_wtb.model import FAILED, LOST, SUCCEEDED, TIMED_OUT, ExecutionResult, ExecutionSpec
-from pytest_wtb.plan import execution_key, thread_id_for
-from pytest_wtb.report import execution_failure_text
+from pytest_wtb.plan.executions import execution_key, thread_id_for
+from pytest_wtb.report.failures import execution_failure_text
 from pytest_wtb.store import Store, open_store, parse_store_url
 
 RUN = "rayunit"

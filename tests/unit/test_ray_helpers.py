@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import pytest_wtb as wtb
-from pytest_wtb.backends import ray_cluster as rc
-from pytest_wtb.backends.ray import RayBackend
-from pytest_wtb.backends.ray_actor import describe_unserializable, is_infra, unserializable
 from pytest_wtb.errors import ConfigError
+from pytest_wtb.execute.backends import ray_cluster as rc
+from pytest_wtb.execute.backends.ray import RayBackend
+from pytest_wtb.execute.backends.ray_actor import describe_unserializable, is_infra, unserializable
 
 
 def test_shortfall_names_the_resource_and_both_amounts() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from pytest_wtb.errors import ConfigError
-from pytest_wtb.settings import parse
+from pytest_wtb.pytest.settings import parse
 from pytest_wtb.store.urls import mask, parse_store_url
 
 

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import update
 
-from pytest_wtb.against import AgainstCheck, resolve_against
-from pytest_wtb.declare import ParitySpec
+from pytest_wtb.cli.rundiff import diff_runs, format_diff
+from pytest_wtb.declare.variants import ParitySpec
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import ErrorInfo
-from pytest_wtb.rundiff import diff_runs, format_diff
+from pytest_wtb.pytest.against import AgainstCheck, resolve_against
 from pytest_wtb.store import Store, open_store, parse_store_url, schema
 from pytest_wtb.store.runs import VariantCount, list_runs, resolve_run, run_executions, variant_counts
 from tests.unit.store_builders import result, spec, write_run

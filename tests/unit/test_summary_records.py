@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from pytest_wtb import json_report
 from pytest_wtb.errors import ConfigError
-from pytest_wtb.history import Step
 from pytest_wtb.model import ErrorInfo, ExecutionResult, NodeRun
-from pytest_wtb.outputs import parse_outputs
-from pytest_wtb.progress import Counts, eta, line_text
-from pytest_wtb.records import RunRecords, item_outcome, jsonable, net_saved_nodes, percentile, variant_rows
-from pytest_wtb.summary import summary_lines
+from pytest_wtb.report import json_report
+from pytest_wtb.report.outputs import parse_outputs
+from pytest_wtb.report.progress import Counts, eta, line_text
+from pytest_wtb.report.records import RunRecords, item_outcome, jsonable, net_saved_nodes, percentile, variant_rows
+from pytest_wtb.report.summary import summary_lines
+from pytest_wtb.verdict.history import Step
 
 
 def result(key: str, variant: str, case: str, duration: float, status: str = "succeeded", **kw: Any) -> ExecutionResult:

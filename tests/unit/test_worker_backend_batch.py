@@ -9,17 +9,17 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
 import pytest_wtb as wtb
-from pytest_wtb.backends.base import BackendContext
-from pytest_wtb.backends.threads import ThreadsBackend
-from pytest_wtb.batch import Batch
-from pytest_wtb.declare import Case
+from pytest_wtb.declare.variants import Case
 from pytest_wtb.errors import GraphBuildError
-from pytest_wtb.graphs import compile_variant
-from pytest_wtb.history import checkpoint_history
+from pytest_wtb.execute.backends.base import BackendContext
+from pytest_wtb.execute.backends.threads import ThreadsBackend
+from pytest_wtb.execute.batch import Batch
+from pytest_wtb.execute.graphs import compile_variant
+from pytest_wtb.execute.worker import execute
 from pytest_wtb.model import ExecutionResult
-from pytest_wtb.plan import ExecutionRequest, make_plan
+from pytest_wtb.plan.executions import ExecutionRequest, make_plan
 from pytest_wtb.store import open_store, parse_store_url
-from pytest_wtb.worker import execute
+from pytest_wtb.verdict.history import checkpoint_history
 
 
 class S(TypedDict, total=False):
@@ -148,7 +148,7 @@ def test_store_refuses_a_foreign_file(tmp_path: Path) -> None:
 
 
 def test_a_remote_owner_that_never_records_does_not_hang_a_waiter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pytest_wtb.batch as batch_module
+    import pytest_wtb.execute.batch as batch_module
 
     monkeypatch.setattr(batch_module, "REMOTE_GRACE_S", 0.2)
     store = _store(tmp_path)

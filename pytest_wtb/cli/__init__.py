@@ -1,0 +1,1 @@
+"""``python -m pytest_wtb``: show, replay, runs, diff, prune read the store."""

@@ -1,0 +1,137 @@
+"""``python -m pytest_wtb runs | diff | prune``: the store read as a history of runs."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from pytest_wtb.errors import WtbError
+from pytest_wtb.store import Store, open_store, parse_store_url
+
+STORE_HELP = "store URL: sqlite:///path or postgresql://... (default: the nearest .wtb/wtb.db)"
+
+
+def default_store_url(start: Path) -> str:
+    """The nearest .wtb/wtb.db from ``start`` upwards: where pytest puts it by default."""
+    for folder in (start, *start.parents):
+        candidate = folder / ".wtb" / "wtb.db"
+        if candidate.is_file():
+            return f"sqlite:///{candidate}"
+    raise WtbError(f"no .wtb/wtb.db in {start} or above; pass --store URL (the store the failure message names)")
+
+
+def open_cli_store(url_text: str | None) -> Store:
+    url = parse_store_url(url_text or default_store_url(Path.cwd()), Path.cwd())
+    return open_store(url, max_connections=2, create=False)
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) if ts else "-"
+
+
+def _took(start: float, end: float | None) -> str:
+    return f"{end - start:.1f}s" if end else "-"
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from pytest_wtb.store.runs import list_runs, variant_counts
+
+    store = open_cli_store(args.store)
+    try:
+        runs = list_runs(store.results, args.limit)
+        counts = variant_counts(store.results, [r.run_id for r in runs])
+    finally:
+        store.close()
+    if not runs:
+        print(f"no runs in {store.url.display}")
+        return 0
+    print(f"{len(runs)} most recent run{'s' if len(runs) != 1 else ''} in {store.url.display}, newest first")
+    header = f"{'run':<14}{'started (UTC)':<21}{'took':>8}  {'status':<10}{'backend':<9}{'git':<22}host"
+    print(header)
+    for run in runs:
+        print(
+            f"{run.run_id:<14}{_when(run.started_at):<21}{_took(run.started_at, run.ended_at):>8}  "
+            f"{run.status:<10}{run.backend:<9}{run.git:<22}{run.host or '-'}"
+        )
+        for c in counts.get(run.run_id, []):
+            extra = f", {c.running} running" if c.running else ""
+            es = "es" if c.parity_failed != 1 else ""
+            parity = f", {c.parity_failed} parity mismatch{es}" if c.parity_failed else ""
+            print(f"    {c.scope}::{c.variant}: {c.passed} passed, {c.failed} failed{extra}{parity}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from pytest_wtb.cli.rundiff import diff_runs, format_diff
+    from pytest_wtb.store.runs import resolve_run, run_executions
+
+    store = open_cli_store(args.store)
+    try:
+        before = resolve_run(store.results, args.run_a)
+        after = resolve_run(store.results, args.run_b)
+        diff = diff_runs(
+            run_executions(store.results, before.run_id),
+            run_executions(store.results, after.run_id),
+            store.results.load_state,
+        )
+    finally:
+        store.close()
+    print(f"diff {before.run_id} ({_when(before.started_at)}) -> {after.run_id} ({_when(after.started_at)})")
+    for line in format_diff(diff, before.run_id, after.run_id):
+        print(line)
+    return 1 if diff.changed else 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from pytest_wtb.store.lifecycle import prune
+
+    store = open_cli_store(args.store)
+    try:
+        report = prune(store, args.keep_days, dry_run=args.dry_run)
+    finally:
+        store.close()
+    verb = "would delete" if report.dry_run else "deleted"
+    print(
+        f"{verb} {len(report.runs)} run{'s' if len(report.runs) != 1 else ''} started more than "
+        f"{args.keep_days:g} days ago, {report.executions} executions and "
+        f"{report.executions if report.dry_run else report.threads} checkpoint threads from {store.url.display}"
+    )
+    for run_id in report.runs:
+        print(f"  {run_id}")
+    return 0
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: days must be >= 0")
+    return value
+
+
+def register(sub: Any) -> None:
+    """Add the history subcommands to the ``python -m pytest_wtb`` parser."""
+    runs = sub.add_parser("runs", help="list recent runs with pass/fail counts per variant")
+    runs.add_argument("--limit", type=int, default=10, help="how many runs (default 10)")
+    runs.add_argument("--store", help=STORE_HELP)
+    runs.set_defaults(func=cmd_runs)
+
+    diff = sub.add_parser(
+        "diff",
+        help="which (variant, case) changed outcome or final state between two runs (exit 1 if any)",
+        description="Runs are named by id, a unique id prefix, last, or last~N (N runs before the last).",
+    )
+    diff.add_argument("run_a", help="the earlier run")
+    diff.add_argument("run_b", help="the later run")
+    diff.add_argument("--store", help=STORE_HELP)
+    diff.set_defaults(func=cmd_diff)
+
+    prune = sub.add_parser("prune", help="delete runs older than --keep-days, with their checkpoints")
+    prune.add_argument("--keep-days", type=_non_negative, default=30.0, help="keep runs this recent (default 30)")
+    prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    prune.add_argument("--store", help=STORE_HELP)
+    prune.set_defaults(func=cmd_prune)

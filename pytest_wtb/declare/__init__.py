@@ -1,0 +1,1 @@
+"""What users write in test modules: variants, cases, parity. No pytest import."""

@@ -1,0 +1,1 @@
+"""Running executions: the worker function, graph building, forking, the batch, backends/."""

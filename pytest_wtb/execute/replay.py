@@ -1,0 +1,189 @@
+"""Re-run a stored execution from one of its checkpoints with the code as it is now.
+
+The variant is rebuilt from the test module the execution recorded (imported again), the chosen
+checkpoint is copied into a new thread ``<thread_id>-replay-<n>`` (channel values, versions and
+metadata, not the pending writes of the step that followed: every task of the next step runs
+again), and the graph resumes there. The original thread is never touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final
+
+from pytest_wtb.declare.variants import ParitySpec, Variant, variants_in
+from pytest_wtb.errors import WtbError
+from pytest_wtb.execute.graphs import compile_variant, node_names
+from pytest_wtb.execute.worker import execute
+from pytest_wtb.model import ExecutionResult, ExecutionSpec
+from pytest_wtb.verdict.compare import Difference, compare
+
+REPLAY_SEP: Final = "-replay-"
+
+
+class ReplayError(WtbError):
+    """The execution cannot be replayed: its module, variant, checkpoint or node is gone."""
+
+
+@dataclass(frozen=True)
+class Chosen:
+    checkpoint_id: str
+    step: int
+    next: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    original: str  # the thread_id replayed
+    thread_id: str  # the new thread
+    chosen: Chosen
+    result: ExecutionResult
+    old_state: dict[str, Any]
+    diffs: list[Difference] = field(default_factory=list)
+
+
+def origin_row(results: Any, thread_id: str) -> dict[str, Any] | None:
+    """The execution row of ``thread_id``, or of the execution a replay thread was made from."""
+    row: dict[str, Any] | None = results.find_thread(thread_id)
+    while row is None and REPLAY_SEP in thread_id:
+        thread_id = thread_id.rsplit(REPLAY_SEP, 1)[0]
+        row = results.find_thread(thread_id)
+    return row
+
+
+def _package_root(path: Path, scope: str) -> Path | None:
+    """The sys.path entry that makes ``scope`` import as ``path`` (pytest's prepend/append modes)."""
+    parts = scope.split(".")
+    if path.stem != parts[-1]:
+        return None
+    root = path.parent
+    for name in reversed(parts[:-1]):
+        if root.name != name:
+            return None
+        root = root.parent
+    return root
+
+
+def import_scope(scope: str, module_path: str | None) -> ModuleType:
+    """Import the test module that declared the variants, as pytest had imported it."""
+    if scope in sys.modules:
+        return sys.modules[scope]
+    where = f" from {module_path}" if module_path else ""
+    try:
+        if module_path:
+            path = Path(module_path)
+            if not path.is_file():
+                raise ReplayError(f"the test module {scope} was loaded from {path}, which no longer exists")
+            root = _package_root(path, scope)
+            if root is None:  # --import-mode=importlib names: load the file under that name
+                spec = importlib.util.spec_from_file_location(scope, path)
+                if spec is None or spec.loader is None:
+                    raise ReplayError(f"cannot load the test module {scope}{where}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[scope] = module
+                spec.loader.exec_module(module)
+                return module
+            sys.path.insert(0, str(root))
+        return importlib.import_module(scope)
+    except ReplayError:
+        raise
+    except ModuleNotFoundError as exc:
+        sys.modules.pop(scope, None)
+        hint = "" if module_path else " (its file was not recorded: run replay from the directory pytest ran in)"
+        raise ReplayError(f"cannot import the test module {scope}{where}: {exc}{hint}") from None
+    except Exception as exc:  # a syntax error or a failing import in the user's module
+        sys.modules.pop(scope, None)
+        raise ReplayError(f"importing the test module {scope}{where} failed: {type(exc).__name__}: {exc}") from None
+
+
+def find_variant(module: ModuleType, name: str) -> Variant:
+    variants = variants_in(vars(module))
+    for v in variants:
+        if v.name == name:
+            return v
+    known = ", ".join(v.name for v in variants) or "(none)"
+    raise ReplayError(
+        f"the test module {module.__name__} no longer declares a variant named '{name}'; its variants: {known}"
+    )
+
+
+def choose(history: list[Any], from_id: str | None, before: str | None, nodes: list[str]) -> Chosen:
+    """The checkpoint to resume from; ``history`` is the old thread's snapshots, oldest first."""
+
+    def chosen(snap: Any, why: str) -> Chosen:
+        cid = str(snap.config["configurable"]["checkpoint_id"])
+        return Chosen(cid, int((snap.metadata or {}).get("step", -1)), tuple(snap.next), why)
+
+    listing = "; ".join(
+        f"step {(s.metadata or {}).get('step')} {s.config['configurable']['checkpoint_id']}" for s in history
+    )
+    if from_id is not None:
+        matches = [s for s in history if str(s.config["configurable"]["checkpoint_id"]).startswith(from_id)]
+        if len(matches) != 1:
+            what = "no checkpoint" if not matches else f"{len(matches)} checkpoints"
+            raise ReplayError(f"the execution has {what} matching --from {from_id}; its checkpoints: {listing}")
+        return chosen(matches[0], f"--from {from_id}")
+    if before is not None:
+        if before not in nodes:
+            raise ReplayError(f"the graph has no node '{before}'; its nodes: {', '.join(nodes) or '(none)'}")
+        for snap in history:
+            if before in snap.next:
+                return chosen(snap, f"--before {before}: the first checkpoint whose next task is '{before}'")
+        raise ReplayError(f"no checkpoint of the execution was about to run '{before}': it never got there")
+    last = history[-1]
+    if last.next:
+        return chosen(last, "where the execution stopped")
+    return chosen(history[0], "its input (the execution finished; --from or --before picks another step)")
+
+
+def next_thread_id(saver: Any, original: str) -> str:
+    n = 1
+    while saver.get_tuple({"configurable": {"thread_id": f"{original}{REPLAY_SEP}{n}", "checkpoint_ns": ""}}):
+        n += 1
+    return f"{original}{REPLAY_SEP}{n}"
+
+
+def copy_checkpoint(saver: Any, original: str, checkpoint_id: str, thread_id: str) -> None:
+    """Put the checkpoint, as it is, at the head of a new thread (without its pending writes)."""
+    source = {"configurable": {"thread_id": original, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
+    tup = saver.get_tuple(source)
+    if tup is None:
+        raise ReplayError(f"checkpoint {checkpoint_id} of {original} could not be read back")
+    metadata = {**(tup.metadata or {}), "wtb_replay_of": f"{original}@{checkpoint_id}"}
+    target = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    saver.put(target, tup.checkpoint, metadata, dict(tup.checkpoint.get("channel_versions", {})))
+
+
+def replay(saver: Any, row: dict[str, Any], *, from_id: str | None = None, before: str | None = None) -> ReplayOutcome:
+    """Replay the execution of ``row`` (a wtb_executions row) from a checkpoint, in a new thread."""
+    original = str(row["thread_id"])
+    module = import_scope(str(row["scope"]), row.get("module_path"))
+    variant = find_variant(module, str(row["variant"]))
+    graph = compile_variant(variant, saver)
+    old_cfg: Any = {"configurable": {"thread_id": original}}
+    history = list(reversed(list(graph.get_state_history(old_cfg))))
+    if not history:
+        raise ReplayError(f"{original} has no checkpoints in this store: were they pruned?")
+    chosen = choose(history, from_id, before, node_names(graph))
+    old_values = graph.get_state(old_cfg).values
+    thread_id = next_thread_id(saver, original)
+    copy_checkpoint(saver, original, chosen.checkpoint_id, thread_id)
+    spec = ExecutionSpec(
+        key="replay",
+        run_id=str(row["run_id"]),
+        thread_id=thread_id,
+        scope=str(row["scope"]),
+        variant=variant,
+        case_id=str(row["case_id"]),
+        input=None,  # None resumes the thread from its head: the copied checkpoint
+    )
+    result = execute(spec, saver, backend="replay")
+    old_state = dict(old_values) if isinstance(old_values, dict) else {"__root__": old_values}
+    diffs = compare(old_state, result.state, ParitySpec()) if result.state is not None else []
+    return ReplayOutcome(original, thread_id, chosen, result, old_state, diffs)

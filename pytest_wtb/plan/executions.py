@@ -1,0 +1,122 @@
+"""From the executions that selected items need to one ordered list of unique ExecutionSpecs."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pytest_wtb.declare.variants import Case, Variant
+from pytest_wtb.model import ExecutionSpec
+from pytest_wtb.plan.prefix import Shape, prefix_groups
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class ExecutionRequest:
+    """What one item needs run: a variant of ``scope`` (a module) on one case."""
+
+    scope: str
+    variant: Variant
+    case: Case
+
+    @cached_property
+    def key(self) -> str:
+        return execution_key(self.scope, self.variant.name, self.case)
+
+
+def canonical_input(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr, separators=(",", ":"))
+
+
+def execution_key(scope: str, variant_name: str, case: Case) -> str:
+    """Stable across processes, so xdist workers and reruns agree on which execution is which."""
+    raw = "\x1f".join((scope, variant_name, case.id, canonical_input(case.input)))
+    return hashlib.sha1(raw.encode()).hexdigest()[:16]
+
+
+def thread_id_for(run_id: str, variant_name: str, case_id: str, key: str) -> str:
+    """Readable (run, variant, case) and unique: the key suffix separates same-named cases of two tests."""
+    variant_part = _UNSAFE.sub("_", variant_name)[:40]
+    case_part = _UNSAFE.sub("_", case_id)[:40]
+    return f"wtb-{run_id}-{variant_part}-{case_part}-{key[:6]}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    specs: tuple[ExecutionSpec, ...]
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+def make_plan(
+    run_id: str,
+    requests: Iterable[ExecutionRequest],
+    timeout_s: float | None = None,
+    shapes: dict[int, Shape | None] | None = None,
+) -> Plan:
+    """Deduplicate requests, keeping the order of first need so early items finish early.
+
+    With ``shapes`` (a cache for prefix.shape_of), variants of one case that provably share a
+    prefix get one shared execution, interrupted before their first differing node, and each
+    variant's execution forks from it.
+    """
+    specs: dict[str, ExecutionSpec] = {}
+    for req in requests:
+        key = req.key
+        if key in specs:
+            continue
+        specs[key] = ExecutionSpec(
+            key=key,
+            run_id=run_id,
+            thread_id=thread_id_for(run_id, req.variant.name, req.case.id, key),
+            scope=req.scope,
+            variant=req.variant,
+            case_id=req.case.id,
+            input=req.case.input,
+            timeout_s=timeout_s,
+        )
+    ordered = list(specs.values())
+    if shapes is not None:
+        ordered = _share_prefixes(run_id, ordered, shapes)
+    return Plan(tuple(ordered))
+
+
+def _share_prefixes(run_id: str, specs: list[ExecutionSpec], shapes: dict[int, Shape | None]) -> list[ExecutionSpec]:
+    position = {spec.key: i for i, spec in enumerate(specs)}
+    by_case: dict[tuple[str, str, str], list[ExecutionSpec]] = {}
+    for spec in specs:
+        by_case.setdefault((spec.scope, spec.case_id, canonical_input(spec.input)), []).append(spec)
+    replaced: dict[str, ExecutionSpec] = {}
+    prefix_before: dict[str, ExecutionSpec] = {}  # first fork's key -> the prefix to run before it
+    for (scope, case_id, _), group_specs in by_case.items():
+        by_variant = {id(s.variant): s for s in group_specs}
+        for group in prefix_groups([s.variant for s in group_specs], shapes):
+            members = [by_variant[id(v)] for v in group.members]
+            names = tuple(sorted(m.variant_name for m in members))
+            raw = "\x1f".join((scope, "prefix", *names, *group.fork_nodes, members[0].key))
+            key = hashlib.sha1(raw.encode()).hexdigest()[:16]
+            prefix = dataclasses.replace(
+                members[0],
+                key=key,
+                thread_id=thread_id_for(run_id, "prefix", case_id, key),
+                interrupt_before=group.fork_nodes,
+                shared_by=names,
+            )
+            for m in members:
+                replaced[m.key] = dataclasses.replace(m, fork_from=key, fork_thread_id=prefix.thread_id)
+            first = min(members, key=lambda m: position[m.key])
+            prefix_before[first.key] = prefix
+    ordered: list[ExecutionSpec] = []
+    for spec in specs:
+        if spec.key in prefix_before:
+            ordered.append(prefix_before[spec.key])
+        ordered.append(replaced.get(spec.key, spec))
+    return ordered

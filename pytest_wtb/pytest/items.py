@@ -1,0 +1,157 @@
+"""Items from declarations: one item per (variant x case) for every test that takes ``wtb_run``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import pytest
+
+from pytest_wtb.declare.variants import (
+    CASES_ATTR,
+    PARITY_ATTR,
+    Case,
+    CaseSet,
+    ParitySpec,
+    Variant,
+    check_variant_set,
+    variants_in,
+)
+from pytest_wtb.errors import GraphBuildError, WtbError
+from pytest_wtb.execute.graphs import validate_variant
+from pytest_wtb.plan.executions import ExecutionRequest
+
+FIXTURE = "wtb_run"
+
+
+@dataclass(frozen=True)
+class ItemParam:
+    """The ``wtb_run`` parameter of one item: what it runs and what it compares against."""
+
+    scope: str
+    variant: Variant
+    case: Case
+    baseline: Variant | None
+    parity: ParitySpec | None
+
+    @cached_property  # its key hashes the case input: once per item, not per use
+    def own(self) -> ExecutionRequest:
+        return ExecutionRequest(self.scope, self.variant, self.case)
+
+    @cached_property
+    def baseline_request(self) -> ExecutionRequest | None:
+        if self.parity is None or self.baseline is None or self.baseline is self.variant:
+            return None
+        return ExecutionRequest(self.scope, self.baseline, self.case)
+
+    @cached_property
+    def baseline_key(self) -> str | None:
+        """The baseline's execution key, for an item that is not the baseline (with parity or not)."""
+        if self.baseline is None or self.baseline is self.variant:
+            return None
+        return ExecutionRequest(self.scope, self.baseline, self.case).key
+
+    def requests(self) -> list[ExecutionRequest]:
+        base = self.baseline_request
+        return [self.own] if base is None else [base, self.own]
+
+
+class VariantCheck:
+    """Caches, per variant object, whether its factory builds a graph (calls each factory once)."""
+
+    def __init__(self) -> None:
+        self._errors: dict[int, str | None] = {}
+        self._keep: list[Variant] = []  # keep ids stable while cached
+
+    @property
+    def names(self) -> set[str]:
+        """Every variant name a collected test declared."""
+        return {v.name for v in self._keep}
+
+    def error(self, variant: Variant) -> str | None:
+        if id(variant) not in self._errors:
+            try:
+                validate_variant(variant)
+                self._errors[id(variant)] = None
+            except GraphBuildError as exc:
+                self._errors[id(variant)] = str(exc)
+            self._keep.append(variant)
+        return self._errors[id(variant)]
+
+
+def _fail(test: str, message: str) -> pytest.Collector.CollectError:
+    return pytest.Collector.CollectError(f"pytest-wtb: {test}: {message}")
+
+
+def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck) -> None:
+    if FIXTURE not in metafunc.fixturenames:
+        return
+    test = metafunc.function.__name__
+    case_set: CaseSet | None = getattr(metafunc.function, CASES_ATTR, None)
+    if case_set is None:
+        raise _fail(
+            test,
+            f"takes {FIXTURE} but has no cases: decorate it with @wtb.cases([...], ids=[...]) "
+            "or @wtb.cases({case_id: input, ...})",
+        )
+    if case_set.error:
+        raise _fail(test, case_set.error)
+    parity_spec: ParitySpec | None = getattr(metafunc.function, PARITY_ATTR, None)
+    module = metafunc.module
+    variants = variants_in(vars(module))
+    if not variants:
+        raise _fail(test, f"takes {FIXTURE} but {module.__name__} declares no @wtb.variant")
+    try:
+        baseline = check_variant_set(variants)
+    except WtbError as exc:
+        raise _fail(test, str(exc)) from None
+    if parity_spec is not None and baseline is None:
+        names = ", ".join(v.name for v in variants)
+        raise _fail(
+            test,
+            f"@wtb.parity needs a baseline variant to compare against, and none of {names} is one: "
+            "declare one with @wtb.variant(baseline=True)",
+        )
+    for v in variants:
+        problem = checks.error(v)
+        if problem:
+            raise _fail(test, problem)
+    params: list[Any] = []
+    if case_set.strategy is not None:  # one Hypothesis search per variant
+        from pytest_wtb.pytest.properties import property_params
+
+        params = property_params(module.__name__, variants, case_set, baseline, parity_spec)
+    for v in variants:
+        for case in case_set.cases:
+            item = ItemParam(module.__name__, v, case, baseline, parity_spec)
+            marks = [pytest.mark.wtb(variant=v.name, case=case.id), *v.marks]
+            params.append(pytest.param(item, id=f"{v.name}-{case.id}", marks=marks))
+    metafunc.parametrize(FIXTURE, params, indirect=True)
+
+
+def select_variants(
+    items: list[pytest.Item], names: tuple[str, ...], declared: set[str]
+) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """``--wtb-variants``: (kept, deselected). Items of other variants go; non-wtb items stay.
+    The baseline's executions still run for parity items: their params request them."""
+    unknown = [n for n in names if n not in declared]
+    if unknown and declared:
+        raise pytest.UsageError(
+            f"pytest-wtb: --wtb-variants names {', '.join(map(repr, unknown))}, which no collected test "
+            f"declares; declared variants: {', '.join(sorted(declared))}"
+        )
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        param = item_param(item)
+        (drop if param is not None and param.variant.name not in names else keep).append(item)
+    return keep, drop
+
+
+def item_param(item: pytest.Item) -> ItemParam | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    value = callspec.params.get(FIXTURE)
+    return value if isinstance(value, ItemParam) else None

@@ -1,0 +1,258 @@
+"""The run's state, kept in ``config.stash``: plan, store, batch, and the checks items run."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_wtb.errors import ExecutionFailed, WtbError
+from pytest_wtb.execute.backends.base import Backend, BackendContext
+from pytest_wtb.execute.batch import Batch, owner_label
+from pytest_wtb.model import ExecutionResult
+from pytest_wtb.plan.executions import make_plan
+from pytest_wtb.plan.prefix import Shape
+from pytest_wtb.pytest.backend_compare import BackendComparison
+from pytest_wtb.pytest.items import ItemParam, VariantCheck, item_param
+from pytest_wtb.pytest.run_view import WtbRun, as_run
+from pytest_wtb.pytest.settings import Settings
+from pytest_wtb.report.failures import execution_failure_text, parity_text, unknown_keys_text
+from pytest_wtb.report.progress import LiveProgress
+from pytest_wtb.report.progress import for_session as progress_for
+from pytest_wtb.report.records import RunRecords, diff_rows
+from pytest_wtb.store.urls import mask
+from pytest_wtb.verdict.compare import compare, unknown_keys
+
+if TYPE_CHECKING:  # the store pulls in SQLAlchemy: only import it once a run has wtb items
+    from pytest_wtb.pytest.run_history import RunHistory
+    from pytest_wtb.store import Store
+
+
+def _git(rootdir: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=3, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+class WtbSession:
+    def __init__(self, config: pytest.Config, settings: Settings, backend: Backend) -> None:
+        self.config = config
+        self.settings = settings
+        self.backend = backend
+        self.checks = VariantCheck()
+        self.shapes: dict[int, Shape | None] = {}  # prefix-sharing analysis, one per variant
+        workerinput = getattr(config, "workerinput", None)
+        self.worker_id: str = workerinput["workerid"] if workerinput else "main"
+        testrunuid = workerinput.get("testrunuid") if workerinput else None
+        self.run_id: str = settings.run_id or (testrunuid or uuid.uuid4().hex)[:12]
+        self.records = RunRecords(with_state=bool(settings.reports))  # terminal summary, reports, metrics
+        self.progress: LiveProgress | None = None
+        self.output_lines: list[str] = []  # what --wtb-report/--wtb-metrics wrote, for the summary
+        self.store: Store | None = None
+        self.batch: Batch | None = None
+        self.history: RunHistory | None = None  # liveness, --wtb-against, --wtb-keep-days
+        self.comparison: BackendComparison | None = None  # --wtb-compare-backends
+
+    @property
+    def store_display(self) -> str | None:
+        return self.settings.store.display if self.settings.store else None
+
+    def start(self, items: list[pytest.Item]) -> None:
+        """Plan every execution the selected items need and submit them as one batch."""
+        params = [p for p in (item_param(i) for i in items) if p is not None]
+        if not params:
+            return
+        plan = make_plan(
+            self.run_id,
+            (r for p in params for r in p.requests()),
+            self.settings.timeout_s,
+            shapes=self.shapes if self.settings.share_prefix else None,
+        )
+        assert self.settings.store is not None
+        if self.backend.name == "threads":
+            with_env = sorted({s.variant_name for s in plan.specs if s.variant.env})
+            if with_env:
+                raise pytest.UsageError(
+                    f"pytest-wtb: variant{'s' if len(with_env) > 1 else ''} {', '.join(map(repr, with_env))} "
+                    "declare env=... (a Ray runtime_env), but threads share one process and one environment: "
+                    "run with --wtb-backend=ray"
+                )
+        try:
+            store = self.ensure_store()
+            context = BackendContext(
+                run_id=self.run_id,
+                store_url=self.settings.store,
+                checkpointers=store.checkpoints,
+                timeout_s=self.settings.timeout_s,
+                retries=self.settings.retries,
+                share_prefix_min_s=self.settings.share_prefix_min_s,
+            )
+            self.batch = Batch(
+                plan, self.backend, context, store.results, owner_label(self.worker_id),
+                shared=xdist_worker(self.config),
+            )
+            self.batch.start()
+            if self.comparison is not None:
+                self.comparison.start(plan, self.run_id, context, store, owner_label(self.worker_id))
+            self.progress = progress_for(self.config, self.batch, xdist_worker(self.config))
+            self.records.note_run_id(self.run_id)
+        except WtbError as exc:
+            self.finish("error")
+            raise pytest.UsageError(f"pytest-wtb: {exc}") from None
+
+    def ensure_store(self) -> Store:
+        """Open the store and record this run in it, once (the batch and wtb_bench both need it).
+        Raises WtbError when the store cannot be opened."""
+        if self.store is not None:
+            return self.store
+        from pytest_wtb.pytest.run_history import RunHistory
+        from pytest_wtb.store import open_store
+
+        assert self.settings.store is not None
+        self.store = open_store(self.settings.store, max_connections=self.settings.thread_workers + 2)
+        rootdir = self.config.rootpath
+        self.store.results.start_run(
+            self.run_id,
+            self.settings.backend,
+            host=socket.gethostname(),
+            git_commit=_git(rootdir, "rev-parse", "HEAD"),
+            git_branch=_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
+            args=mask(shlex.join(self.config.invocation_params.args)),
+        )
+        self.history = RunHistory(self.store, self.settings, self.run_id, self.worker_id)
+        self.history.start()
+        return self.store
+
+    def result(self, request_key_: str) -> ExecutionResult:
+        if self.batch is None:
+            raise ExecutionFailed("pytest-wtb did not start a batch for this item (was it deselected?)")
+        if self.progress is None:
+            return self.batch.wait(request_key_)
+        with self.progress.waiting():
+            return self.batch.wait(request_key_)
+
+    def run_for(self, param: ItemParam) -> WtbRun:
+        base_req = param.baseline_request
+        baseline = None
+        if base_req is not None:
+            baseline = as_run(self.result(base_req.key), base_req.case.input, None)
+        own = as_run(self.result(param.own.key), param.case.input, baseline)
+        if self.history is not None:
+            self.history.note_results(own.result, baseline.result if baseline else None)
+        return own
+
+    def note_item(self, nodeid: str, param: ItemParam, run: WtbRun) -> None:
+        """Remember what this item ran: the terminal summary, --wtb-report and metrics read it."""
+        is_base = param.baseline is param.variant
+        base_key = param.baseline_key
+        self.records.note_execution(run.result, param.scope, is_base, base_key, self._prefix_nodes(run.result))
+        if run.baseline is not None:
+            base_result = run.baseline.result
+            self.records.note_execution(base_result, param.scope, True, None, self._prefix_nodes(base_result))
+        self.records.note_item(nodeid, run.result.key, base_key)
+
+    def _prefix_nodes(self, result: ExecutionResult) -> int:
+        """Nodes a forked execution took from its shared prefix execution instead of running them."""
+        spec = self.batch.specs.get(result.key) if self.batch is not None else None
+        prefix_key = getattr(spec, "fork_from", None)
+        if self.batch is None or prefix_key is None or result.key in self.records.executions:
+            return 0
+        prefix = self.batch.wait(prefix_key)  # it ended before the fork started
+        return len(prefix.nodes) if prefix.ok else 0
+
+    def check(self, item: pytest.Item, run: WtbRun) -> None:
+        """Before the test body: fail for a broken execution, then for a parity mismatch."""
+        __tracebackhide__ = True
+        if self.comparison is not None:
+            differs = self.comparison.check(run.result, self.store_display)
+            if differs:
+                raise AssertionError(differs)
+        if not run.result.ok:
+            raise ExecutionFailed(execution_failure_text(run.result, self.store_display))
+        param = item_param(item)
+        against: list[str] = []
+        if self.history is not None and param is not None:
+            against = self.history.against_failures(item.nodeid, item.user_properties, run, param)
+        if param is None or param.parity is None or run.baseline is None:
+            if against:
+                raise AssertionError("\n\n".join(against))
+            return
+        base = run.baseline.result
+        if not base.ok:
+            raise ExecutionFailed(
+                "parity cannot be checked because the baseline's execution did not succeed:\n"
+                + execution_failure_text(base, self.store_display, role="baseline ")
+            )
+        base_state, own_state = base.state or {}, run.result.state or {}
+        missing = unknown_keys(base_state, own_state, param.parity)
+        if missing:
+            present = sorted(set(base_state) | set(own_state))
+            self.records.note_parity(item.nodeid, [{"path": k, "baseline": "<missing>", "other": "<missing>"}
+                                                   for k in missing])
+            raise AssertionError(unknown_keys_text(run.result, base, missing, present))
+        diffs = compare(base_state, own_state, param.parity)
+        if diffs:
+            self.records.note_parity(item.nodeid, diff_rows(diffs))
+        self._record_parity(item, run, base, diffs)
+        if diffs or against:
+            own = [parity_text(baseline=base, other=run.result, diffs=diffs, store_display=self.store_display)]
+            raise AssertionError("\n\n".join((own if diffs else []) + against))
+
+    def _record_parity(self, item: pytest.Item, run: WtbRun, base: ExecutionResult, diffs: list[Any]) -> None:
+        if self.store is None:
+            return
+        import json
+
+        from pytest_wtb.verdict.compare import short
+
+        try:
+            self.store.results.record_parity(
+                run_id=self.run_id,
+                nodeid=item.nodeid,
+                variant=run.variant,
+                baseline=base.variant,
+                case_id=run.case_id,
+                passed=not diffs,
+                thread_id=run.thread_id,
+                baseline_thread_id=base.thread_id,
+                diff_json=json.dumps([[d.path, short(d.baseline), short(d.other)] for d in diffs]),
+            )
+        except WtbError:
+            pass  # the parity verdict still reaches pytest; the store error shows on the executions
+
+    def finish(self, status: str) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        if self.batch is not None:
+            self.batch.stop()
+        if self.comparison is not None:
+            self.comparison.stop()
+        if self.history is not None:
+            self.history.finish(status)  # ends the run in the store, prunes
+        elif self.store is not None:
+            try:
+                self.store.results.end_run(self.run_id, status)
+            except WtbError:
+                pass
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+
+def xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")

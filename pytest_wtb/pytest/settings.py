@@ -1,0 +1,184 @@
+"""Options and ini keys -> one frozen Settings. CLI wins over ini; bad values list the valid ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from pytest_wtb.errors import ConfigError
+from pytest_wtb.report.outputs import parse_outputs
+from pytest_wtb.store.urls import StoreURL, parse_store_url
+
+BUILTIN_BACKENDS: Final = ("threads", "ray")
+DEFAULT_THREAD_WORKERS: Final = 16
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str  # ini key; the CLI option is --wtb-<name with dashes>
+    help: str
+    default: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS: Final = (
+    OptionSpec("wtb_backend", "where executions run: threads (default), ray, or a plugin's backend", "threads"),
+    OptionSpec("wtb_workers", "thread count (threads, default 16) or actor count (ray, default: cluster CPUs)"),
+    OptionSpec("wtb_store", "results and checkpoints: sqlite:///path or postgresql://... "
+               "(default sqlite:///<rootdir>/.wtb/wtb.db)"),
+    OptionSpec("wtb_ray_address", "join this Ray cluster (HOST:PORT or auto) instead of starting a local one"),
+    OptionSpec("wtb_timeout", "per-execution limit in seconds, counted from when the execution starts"),
+    OptionSpec("wtb_retries", "retries for an execution lost to a crashed worker (default 2)", "2"),
+    OptionSpec("wtb_compare_backends", "A,B: run every execution on both backends and fail items that differ"),
+    OptionSpec("wtb_share_prefix_min_ms", "share a prefix only when its nodes take at least this many ms: the "
+               "first case of each prefix group is a probe, and cheaper prefixes are re-run in full "
+               "(default 0: always share where provably safe)", "0"),
+    OptionSpec("wtb_max_pending", "ray: at most this many executions in flight (default 2 x actors)"),
+    OptionSpec("wtb_ray_num_cpus", "ray: CPUs each execution actor reserves (default 0.01, so actors never "
+               "starve other Ray work)"),
+    OptionSpec("wtb_ray_memory", "ray: memory in bytes each execution actor reserves (a scheduling hint)"),
+    OptionSpec("wtb_ray_max_concurrency", "ray: executions one actor runs at once, in threads (default 1)"),
+    OptionSpec("wtb_against", "RUN_ID or last: also compare each execution with the same variant and case "
+               "of that stored run (parity keys and tolerances apply)"),
+    OptionSpec("wtb_keep_days", "at the end of the run, prune runs older than this many days from the store"),
+    OptionSpec("wtb_report", "write the run's results to PATH.html (self-contained page) and/or PATH.json "
+               "(comma-separated)"),
+    OptionSpec("wtb_variants", "A,B: run only these variants' items (the baseline still runs where parity needs it)"),
+    OptionSpec("wtb_run_id", "run id to record under (default: new per run; also WTB_RUN_ID): CI jobs or shards "
+               "that share a store and an id write into one run"),
+    OptionSpec("wtb_metrics", "write Prometheus metrics to PATH.prom (node_exporter textfile collector)"),
+    OptionSpec("wtb_pushgateway", "push Prometheus metrics to this Pushgateway URL at the end of the run"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str = "threads"
+    workers: int | None = None
+    store: StoreURL | None = None
+    ray_address: str | None = None
+    timeout_s: float | None = None
+    retries: int = 2
+    compare_backends: tuple[str, ...] = ()
+    max_pending: int | None = None
+    against: str | None = None
+    keep_days: float | None = None
+    reports: tuple[Path, ...] = ()
+    variants: tuple[str, ...] = ()
+    run_id: str | None = None
+    metrics_path: Path | None = None
+    pushgateway: str | None = None
+    share_prefix: bool = True
+    share_prefix_min_s: float = 0.0
+    ray_num_cpus: float | None = None
+    ray_memory: int | None = None
+    ray_max_concurrency: int | None = None
+
+    @property
+    def thread_workers(self) -> int:
+        return self.workers or DEFAULT_THREAD_WORKERS
+
+
+# value, and the directory a relative path in it is relative to
+Lookup = Callable[[str], tuple[str | None, Path]]
+
+
+def _int(flag: str, raw: str, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{flag}={raw!r} is not a whole number; use an integer >= {minimum}") from None
+    if value < minimum:
+        raise ConfigError(f"{flag}={value} is too small; use an integer >= {minimum}")
+    return value
+
+
+def _positive(flag: str, raw: str, what: str = "number", example: str = "0.5") -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{flag}={raw!r} is not a {what}; use e.g. {flag}={example}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{flag}={raw} must be a positive, finite {what}")
+    return value
+
+
+def _positive_float(flag: str, raw: str | None) -> float | None:
+    return None if raw is None else _positive(flag, raw)
+
+
+def _seconds(flag: str, raw: str) -> float:
+    return _positive(flag, raw, what="number of seconds", example="30")
+
+
+def _non_negative(flag: str, raw: str, what: str, example: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{flag}={raw!r} is not a {what}; use e.g. {flag}={example}") from None
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(f"{flag}={raw} must be a finite {what} >= 0")
+    return value
+
+
+def _days(flag: str, raw: str) -> float:
+    return _non_negative(flag, raw, "number of days", "30")
+
+
+def backend_choices() -> str:
+    return ", ".join(BUILTIN_BACKENDS) + " (or a name a plugin's pytest_wtb_make_backend accepts)"
+
+
+def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
+    """Build Settings from option values; backend names are checked against the hook by the caller."""
+
+    def get(name: str) -> tuple[str | None, Path]:
+        value, base = lookup(name)
+        return (value.strip() if isinstance(value, str) and value.strip() else None), base
+
+    backend = get("wtb_backend")[0] or "threads"
+    workers_raw = get("wtb_workers")[0]
+    workers = _int("--wtb-workers", workers_raw, 1) if workers_raw else None
+    timeout_raw = get("wtb_timeout")[0]
+    retries_raw = get("wtb_retries")[0]
+    pending_raw = get("wtb_max_pending")[0]
+    compare_raw = get("wtb_compare_backends")[0]
+    keep_raw = get("wtb_keep_days")[0]
+    compare: tuple[str, ...] = ()
+    if compare_raw:
+        compare = tuple(p.strip() for p in compare_raw.split(",") if p.strip())
+        if len(compare) != 2 or compare[0] == compare[1]:
+            raise ConfigError(
+                f"--wtb-compare-backends={compare_raw!r} needs two different backends, e.g. threads,ray"
+            )
+    store_raw, store_base = get("wtb_store")
+    store = parse_store_url(store_raw, store_base) if store_raw else parse_store_url(
+        f"sqlite:///{default_store_dir / 'wtb.db'}", default_store_dir
+    )
+    return Settings(
+        backend=backend,
+        workers=workers,
+        store=store,
+        ray_address=get("wtb_ray_address")[0],
+        timeout_s=_seconds("--wtb-timeout", timeout_raw) if timeout_raw else None,
+        retries=_int("--wtb-retries", retries_raw, 0) if retries_raw else 2,
+        compare_backends=compare,
+        max_pending=_int("--wtb-max-pending", pending_raw, 1) if pending_raw else None,
+        ray_num_cpus=_positive_float("--wtb-ray-num-cpus", get("wtb_ray_num_cpus")[0]),
+        ray_memory=_int("--wtb-ray-memory", mem_raw, 1) if (mem_raw := get("wtb_ray_memory")[0]) else None,
+        ray_max_concurrency=_int("--wtb-ray-max-concurrency", conc_raw, 1)
+        if (conc_raw := get("wtb_ray_max_concurrency")[0])
+        else None,
+        share_prefix=(get("wtb_share_prefix")[0] or "true").lower() not in ("false", "0", "no", "off"),
+        share_prefix_min_s=_non_negative(
+            "--wtb-share-prefix-min-ms", get("wtb_share_prefix_min_ms")[0] or "0", "number of milliseconds", "5"
+        ) / 1000,
+        against=get("wtb_against")[0],
+        keep_days=_days("--wtb-keep-days", keep_raw) if keep_raw else None,
+        **parse_outputs(get),
+    )

@@ -1,0 +1,1 @@
+"""What users read: failure texts, the terminal summary, HTML/JSON reports, metrics, progress."""

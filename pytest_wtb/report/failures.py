@@ -1,0 +1,80 @@
+"""Failure texts: name the variants, the case, each key path with both values, and the thread_ids."""
+
+from __future__ import annotations
+
+import textwrap
+
+from pytest_wtb.model import LOST, TIMED_OUT, ExecutionResult
+from pytest_wtb.verdict.compare import Difference, short
+
+MAX_PATHS = 25
+
+
+def show_hint(thread_id: str, store_display: str | None) -> str:
+    store = f" --store '{store_display}'" if store_display else ""
+    return f"inspect: python -m pytest_wtb show {thread_id}{store}"
+
+
+def _where(result: ExecutionResult) -> str:
+    forked = result.extra.get("forked_from")
+    lineage = f" (forked from shared prefix {forked})" if forked else ""
+    return f"thread_id={result.thread_id} checkpoint_id={result.checkpoint_id or '-'}{lineage}"
+
+
+def parity_text(
+    *,
+    baseline: ExecutionResult,
+    other: ExecutionResult,
+    diffs: list[Difference],
+    store_display: str | None = None,
+) -> str:
+    b, o = f"{baseline.variant} (baseline)", other.variant
+    width = max(len(b), len(o)) + 1
+    lines = [
+        f"parity: variant '{o}' differs from baseline '{baseline.variant}' on case '{other.case_id}' "
+        f"at {len(diffs)} key path{'s' if len(diffs) != 1 else ''}",
+    ]
+    for diff in diffs[:MAX_PATHS]:
+        lines.append(f"  {diff.path}")
+        lines.append(f"    {b + ':':<{width}} {short(diff.baseline)}")
+        lines.append(f"    {o + ':':<{width}} {short(diff.other)}")
+    if len(diffs) > MAX_PATHS:
+        lines.append(f"  ... and {len(diffs) - MAX_PATHS} more key paths")
+    lines.append(f"  {b + ':':<{width}} {_where(baseline)}")
+    lines.append(f"  {o + ':':<{width}} {_where(other)}")
+    lines.append(f"  {show_hint(other.thread_id, store_display)}")
+    return "\n".join(lines)
+
+
+def unknown_keys_text(other: ExecutionResult, baseline: ExecutionResult, keys: list[str], present: list[str]) -> str:
+    return (
+        f"parity: key{'s' if len(keys) > 1 else ''} {', '.join(map(repr, keys))} of @wtb.parity(keys=...) "
+        f"not in the final state of '{other.variant}' or baseline '{baseline.variant}' on case "
+        f"'{other.case_id}'; keys present: {', '.join(present) or '(none)'}\n"
+        f"  {baseline.variant} (baseline): {_where(baseline)}\n  {other.variant}: {_where(other)}"
+    )
+
+
+def execution_failure_text(result: ExecutionResult, store_display: str | None = None, role: str = "") -> str:
+    err = result.error
+    subject = f"{role}variant '{result.variant}' on case '{result.case_id}'"
+    if result.status == TIMED_OUT:
+        head = f"execution of {subject} timed out: {err.message if err else ''}"
+    elif result.status == LOST:
+        head = (
+            f"execution of {subject} was lost: the worker died "
+            f"({result.attempts} attempt{'s' if result.attempts != 1 else ''}): {err.message if err else ''}"
+        )
+    else:
+        head = f"execution of {subject} failed: {err.headline() if err else 'unknown error'}"
+    lines = [head, f"  {_where(result)}"]
+    if err and err.traceback and result.status not in (TIMED_OUT, LOST):
+        lines.append("  traceback (your code):")
+        lines.append(textwrap.indent(err.traceback, "    "))
+    if result.store_error:
+        lines.append(f"  note: this result could not be saved to the store: {result.store_error}")
+    lines.append(f"  {show_hint(result.thread_id, store_display)}")
+    if result.status not in (TIMED_OUT, LOST) and result.checkpoint_id:
+        store = f" --store '{store_display}'" if store_display else ""
+        lines.append(f"  after a fix: python -m pytest_wtb replay {result.thread_id}{store}")
+    return "\n".join(lines)

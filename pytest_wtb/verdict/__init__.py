@@ -1,0 +1,1 @@
+"""Pure judgements over results: comparison, checkpoint histories, where executions part."""
