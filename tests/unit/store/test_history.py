@@ -17,7 +17,7 @@ from pytest_wtb.model import ErrorInfo
 from pytest_wtb.pytest.against import AgainstCheck, resolve_against
 from pytest_wtb.store import Store, open_store, parse_store_url, schema
 from pytest_wtb.store.runs import VariantCount, list_runs, resolve_run, run_executions, variant_counts
-from tests.unit.store_builders import result, spec, write_run
+from tests.unit.store.builders import result, spec, write_run
 
 if TYPE_CHECKING:
     from tests.store_support import StoreUnderTest

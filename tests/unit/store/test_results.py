@@ -16,7 +16,7 @@ from pytest_wtb.errors import StoreError
 from pytest_wtb.model import LOST, RUNNING, ErrorInfo
 from pytest_wtb.store import Store, open_store, parse_store_url, schema
 from pytest_wtb.store.results import ABANDONED, ResultStore
-from tests.unit.store_builders import result, spec
+from tests.unit.store.builders import result, spec
 
 if TYPE_CHECKING:
     from tests.store_support import StoreUnderTest
