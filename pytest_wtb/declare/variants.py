@@ -18,7 +18,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 CASES_ATTR = "_wtb_cases"
 PARITY_ATTR = "_wtb_parity"
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+# matched whole (fullmatch): "$" would let a name end in a newline, which breaks test ids and -k
+_NAME_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
+_NAME_RULE = "use letters, digits, '_', '.' or '-' (no spaces, newlines or other control characters)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +52,8 @@ class Variant:
         marks: Iterable[Any] = (),
     ) -> Variant:
         """The same graph with the callables of ``nodes`` swapped in (rebuilt, not monkeypatched)."""
-        _check_name(name)
+        __tracebackhide__ = True
+        _check_name(name, f" (from {self.name}.with_nodes)")
         if not nodes:
             raise DeclarationError(f"variant '{name}': with_nodes() needs at least one node to replace")
         for node, fn in nodes.items():
@@ -73,11 +76,14 @@ class Variant:
         return f"<wtb.Variant {self.name!r}{' baseline' if self.baseline else ''}>"
 
 
-def _check_name(name: object) -> None:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise DeclarationError(
-            f"variant name {name!r} is not usable in a test id: use letters, digits, '_', '.' or '-'"
-        )
+def _usable(name: object) -> bool:
+    return isinstance(name, str) and _NAME_RE.fullmatch(name) is not None
+
+
+def _check_name(name: object, declared_by: str = "") -> None:
+    __tracebackhide__ = True  # the user's declaration line is the frame to show
+    if not _usable(name):
+        raise DeclarationError(f"variant name {name!r}{declared_by} is not usable in a test id: {_NAME_RULE}")
 
 
 @overload
@@ -108,10 +114,11 @@ def variant(
     """
 
     def wrap(factory: Callable[[], Any]) -> Variant:
+        __tracebackhide__ = True
         if not callable(factory):
             raise DeclarationError(f"@wtb.variant decorates a zero-argument factory, got {factory!r}")
         vname = name if name is not None else getattr(factory, "__name__", "")
-        _check_name(vname)
+        _check_name(vname, f" (of @wtb.variant on {getattr(factory, '__qualname__', factory)!r})")
         return Variant(
             name=vname,
             factory=factory,
@@ -194,8 +201,8 @@ def _build_case_set(inputs: Sequence[Any] | Mapping[str, Any], ids: Sequence[str
         return CaseSet((), "@wtb.cases got no inputs")
     seen: set[str] = set()
     for case_id, _ in pairs:
-        if not _NAME_RE.match(case_id):
-            return CaseSet((), f"case id {case_id!r} is not usable in a test id")
+        if not _usable(case_id):
+            return CaseSet((), f"case id {case_id!r} of @wtb.cases is not usable in a test id: {_NAME_RULE}")
         if case_id in seen:
             return CaseSet((), f"case id {case_id!r} appears twice")
         seen.add(case_id)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from pytest_wtb.declare.variants import Case, Variant
 from pytest_wtb.model import ExecutionSpec
+from pytest_wtb.plan.canonical import canonical_input as canonical_input  # store/ imports it from here
 from pytest_wtb.plan.prefix import Shape, prefix_groups
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -31,12 +30,9 @@ class ExecutionRequest:
         return execution_key(self.scope, self.variant.name, self.case)
 
 
-def canonical_input(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=repr, separators=(",", ":"))
-
-
 def execution_key(scope: str, variant_name: str, case: Case) -> str:
-    """Stable across processes, so xdist workers and reruns agree on which execution is which."""
+    """Stable across processes, so xdist workers and reruns agree on which execution is which.
+    Raises InputError for an input with no stable form (see canonical_input)."""
     raw = "\x1f".join((scope, variant_name, case.id, canonical_input(case.input)))
     return hashlib.sha1(raw.encode()).hexdigest()[:16]
 

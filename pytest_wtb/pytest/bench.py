@@ -25,7 +25,8 @@ from pytest_wtb.execute.backends.base import BackendContext
 from pytest_wtb.execute.backends.threads import ThreadsBackend
 from pytest_wtb.execute.batch import owner_label
 from pytest_wtb.model import ExecutionResult, ExecutionSpec
-from pytest_wtb.plan.executions import canonical_input, thread_id_for
+from pytest_wtb.plan.canonical import ADVICE, InputError, canonical_input
+from pytest_wtb.plan.executions import thread_id_for
 from pytest_wtb.pytest.run_view import WtbRun, as_run
 from pytest_wtb.report.failures import execution_failure_text, parity_text, unknown_keys_text
 from pytest_wtb.verdict.compare import compare, short, unknown_keys
@@ -51,7 +52,16 @@ def complete_text(exc: BaseException) -> bool:
 
 def case_id_for(value: Any) -> str:
     """A stable, readable case id for a drawn input: the same input gets the same id in every run."""
-    return "hyp-" + hashlib.sha1(canonical_input(value).encode()).hexdigest()[:8]
+    try:
+        text = canonical_input(value)
+    except InputError as exc:
+        error = InputError(
+            "a drawn input has no form that is the same in every process, and pytest-wtb names each "
+            f"execution by its input\n  {exc}\n{input_line(value)}\n  to fix: {ADVICE}"
+        )
+        error.wtb_complete = True  # type: ignore[attr-defined]
+        raise error from None
+    return "hyp-" + hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def input_line(value: Any) -> str:

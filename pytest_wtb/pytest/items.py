@@ -20,7 +20,10 @@ from pytest_wtb.declare.variants import (
 )
 from pytest_wtb.errors import GraphBuildError, WtbError
 from pytest_wtb.execute.graphs import validate_variant
+from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult
+from pytest_wtb.plan.canonical import ADVICE, InputError, canonical_input
 from pytest_wtb.plan.executions import ExecutionRequest
+from pytest_wtb.pytest.run_view import WtbRun, as_run
 
 FIXTURE = "wtb_run"
 
@@ -34,6 +37,7 @@ class ItemParam:
     case: Case
     baseline: Variant | None
     parity: ParitySpec | None
+    input_error: str | None = None  # the case input has no stable identity: nothing runs, the item fails
 
     @cached_property  # its key hashes the case input: once per item, not per use
     def own(self) -> ExecutionRequest:
@@ -48,13 +52,29 @@ class ItemParam:
     @cached_property
     def baseline_key(self) -> str | None:
         """The baseline's execution key, for an item that is not the baseline (with parity or not)."""
-        if self.baseline is None or self.baseline is self.variant:
+        if self.baseline is None or self.baseline is self.variant or self.input_error is not None:
             return None
         return ExecutionRequest(self.scope, self.baseline, self.case).key
 
     def requests(self) -> list[ExecutionRequest]:
+        if self.input_error is not None:
+            return []
         base = self.baseline_request
         return [self.own] if base is None else [base, self.own]
+
+    def unrun(self) -> WtbRun:
+        """What ``wtb_run`` shows for an item whose input has no identity; check() fails it with why."""
+        error = ErrorInfo(InputError.__name__, self.input_error or "")
+        result = ExecutionResult("", "", self.variant.name, self.case.id, FAILED, error=error)
+        return as_run(result, self.case.input)
+
+    def fail_unrunnable(self) -> None:
+        """Raise the item's failure when its case input cannot name an execution (see canonical)."""
+        __tracebackhide__ = True
+        if self.input_error is not None:
+            error = InputError(self.input_error)
+            error.wtb_complete = True  # type: ignore[attr-defined]  # the text says it all: no traceback
+            raise error
 
 
 class VariantCheck:
@@ -117,6 +137,7 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck) -> None:
         problem = checks.error(v)
         if problem:
             raise _fail(test, problem)
+    problems = {case.id: _input_problem(case) for case in case_set.cases}
     params: list[Any] = []
     if case_set.strategy is not None:  # one Hypothesis search per variant
         from pytest_wtb.pytest.properties import property_params
@@ -124,10 +145,25 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck) -> None:
         params = property_params(module.__name__, variants, case_set, baseline, parity_spec)
     for v in variants:
         for case in case_set.cases:
-            item = ItemParam(module.__name__, v, case, baseline, parity_spec)
+            problem = problems[case.id]
+            why = None if problem is None else (
+                f"case '{case.id}' of {test} (variant '{v.name}') did not run: pytest-wtb names each execution "
+                f"by its input, and this input has no form that is the same in every process\n  {problem}\n"
+                f"  to fix: {ADVICE}"
+            )
+            item = ItemParam(module.__name__, v, case, baseline, parity_spec, why)
             marks = [pytest.mark.wtb(variant=v.name, case=case.id), *v.marks]
             params.append(pytest.param(item, id=f"{v.name}-{case.id}", marks=marks))
     metafunc.parametrize(FIXTURE, params, indirect=True)
+
+
+def _input_problem(case: Case) -> str | None:
+    """Why the case's input cannot be canonicalised (its items then fail alone), or None."""
+    try:
+        canonical_input(case.input)
+    except InputError as exc:
+        return str(exc)
+    return None
 
 
 def select_variants(

@@ -142,6 +142,8 @@ class WtbSession:
             return self.batch.wait(request_key_)
 
     def run_for(self, param: ItemParam) -> WtbRun:
+        if param.input_error is not None:  # nothing ran for it: check() fails the item with why
+            return param.unrun()
         base_req = param.baseline_request
         baseline = None
         if base_req is not None:
@@ -153,6 +155,8 @@ class WtbSession:
 
     def note_item(self, nodeid: str, param: ItemParam, run: WtbRun) -> None:
         """Remember what this item ran: the terminal summary, --wtb-report and metrics read it."""
+        if param.input_error is not None:
+            return
         is_base = param.baseline is param.variant
         base_key = param.baseline_key
         self.records.note_execution(run.result, param.scope, is_base, base_key, self._prefix_nodes(run.result))
@@ -173,13 +177,15 @@ class WtbSession:
     def check(self, item: pytest.Item, run: WtbRun) -> None:
         """Before the test body: fail for a broken execution, then for a parity mismatch."""
         __tracebackhide__ = True
+        param = item_param(item)
+        if param is not None:
+            param.fail_unrunnable()
         if self.comparison is not None:
             differs = self.comparison.check(run.result, self.store_display)
             if differs:
                 raise AssertionError(differs)
         if not run.result.ok:
             raise ExecutionFailed(execution_failure_text(run.result, self.store_display))
-        param = item_param(item)
         against: list[str] = []
         if self.history is not None and param is not None:
             against = self.history.against_failures(item.nodeid, item.user_properties, run, param)
