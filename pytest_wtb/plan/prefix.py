@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_wtb.declare.variants import Variant
@@ -21,21 +21,58 @@ from pytest_wtb.errors import GraphBuildError
 from pytest_wtb.execute.graphs import call_factory
 
 
+class _Same:
+    """Equal only to a _Same of the very same object. It holds that object, so the object (and with
+    it its address) stays alive while the key exists: a freed object's id can be handed to a new
+    object built by another factory, and an id() alone would then call two different objects equal."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __repr__(self) -> str:
+        return f"_Same({type(self.obj).__name__})"
+
+
+_VALUES = (int, float, str, bytes, bool, type(None))  # immutable: equal values behave the same
+
+
+def _value_key(value: Any) -> Any:
+    return ("value", type(value), value) if type(value) in _VALUES else _Same(value)
+
+
+def _cell_key(cell: Any) -> Any:
+    try:
+        return _value_key(cell.cell_contents)
+    except ValueError:  # a cell not yet filled
+        return ("empty",)
+
+
 def _callable_key(fn: Any) -> Any:
     """Equal keys mean provably the same behaviour: same code with identical captured objects."""
     if isinstance(fn, functools.partial):
-        args = tuple(id(a) for a in fn.args)
-        return ("partial", _callable_key(fn.func), args, tuple((k, id(v)) for k, v in fn.keywords.items()))
+        args = tuple(_value_key(a) for a in fn.args)
+        keywords = tuple(sorted((k, _value_key(v)) for k, v in fn.keywords.items()))
+        return ("partial", _callable_key(fn.func), args, keywords)
     code = getattr(fn, "__code__", None)
     if code is not None:
-        cells = tuple(id(c.cell_contents) for c in (getattr(fn, "__closure__", None) or ()))
-        bound = id(getattr(fn, "__self__", None))
-        defaults = (id(getattr(fn, "__defaults__", None)), id(getattr(fn, "__kwdefaults__", None)))
-        return ("function", code, cells, bound, defaults)
+        cells = tuple(_cell_key(c) for c in (getattr(fn, "__closure__", None) or ()))
+        defaults = tuple(_value_key(d) for d in (getattr(fn, "__defaults__", None) or ()))
+        kwdefaults = tuple(sorted((k, _value_key(v)) for k, v in (getattr(fn, "__kwdefaults__", None) or {}).items()))
+        # the same code in another module reads other globals
+        context = (_Same(getattr(fn, "__globals__", None)), _Same(getattr(fn, "__self__", None)))
+        return ("function", code, context, cells, defaults, kwdefaults)
     params: Any = vars(type(fn)).get("__dataclass_params__")
     if params is not None and params.frozen:
         return ("frozen", type(fn), fn)
-    return ("object", id(fn))
+    return ("object", _Same(fn))
 
 
 def _runnable_target(runnable: Any) -> Any:
@@ -49,6 +86,8 @@ class Shape:
     topology: tuple[Any, ...]
     nodes: dict[str, Any]
     entry: frozenset[str]  # nodes START leads to; None-like (all nodes) when START branches
+    # the probed graph, kept for the run: node metadata is compared by repr, which may name addresses
+    probed: Any = field(default=None, compare=False, repr=False)
 
 
 def shape_of(variant: Variant) -> Shape | None:
@@ -86,7 +125,7 @@ def _shape_of(variant: Variant) -> Shape | None:
         )
     )
     topology = (
-        id(graph.state_schema),
+        _Same(graph.state_schema),
         tuple(sorted(graph.edges)),
         tuple(sorted((tuple(sorted(k)), v) for k, v in graph.waiting_edges)),
         branches,
@@ -95,7 +134,7 @@ def _shape_of(variant: Variant) -> Shape | None:
     entry = frozenset(nodes) if "__start__" in graph.branches else frozenset(
         end for start, end in graph.edges if start == "__start__"
     )
-    return Shape(topology, nodes, entry)
+    return Shape(topology, nodes, entry, graph)
 
 
 def _all_equal(keys: list[Any]) -> bool:
