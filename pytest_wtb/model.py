@@ -13,6 +13,8 @@ TIMED_OUT: Final = "timed_out"
 LOST: Final = "lost"
 RUNNING: Final = "running"
 PREFIX_LABEL: Final = "(shared-prefix)"
+# checkpoint metadata key naming the shared-prefix thread a forked execution was copied from
+FORKED_FROM: Final = "wtb_forked_from"
 FINAL_STATUSES: Final = frozenset({SUCCEEDED, FAILED, TIMED_OUT, LOST})
 
 

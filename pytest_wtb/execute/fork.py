@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-FORKED_FROM = "wtb_forked_from"
+from pytest_wtb.model import FORKED_FROM as FORKED_FROM  # re-exported: replay and show read it here
 
 
 def copy_thread(saver: Any, source: str, target: str) -> str | None:

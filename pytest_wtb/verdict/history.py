@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_wtb.model import FORKED_FROM
 from pytest_wtb.verdict.compare import short
 
 
@@ -68,8 +69,6 @@ def format_history(steps: list[Step], width: int = 70) -> list[str]:
 
 def fork_origin(saver: Any, thread_id: str) -> tuple[str, str] | None:
     """(source thread_id, checkpoint forked from) when this execution was forked from a shared prefix."""
-    from pytest_wtb.execute.fork import FORKED_FROM
-
     copied = [t for t in saver.list({"configurable": {"thread_id": thread_id}}) if FORKED_FROM in (t.metadata or {})]
     if not copied:
         return None

@@ -1,12 +1,10 @@
 """Ray backend: the same executions as threads, run by pools of Ray actors.
 
-One driver thread owns every Ray call. Specs wait in per-pool queues as plain objects and go to an
-actor only when it has a free slot (its max_concurrency running, plus ray_pool.PIPELINE queued on
-it so it never idles waiting for the driver), so at most actors x (max_concurrency + PIPELINE) Ray
-tasks are in flight (and the batch submits at most ``capacity`` specs). Variants with their own ``resources`` or
-``env`` get their own pool (ray_pool). An actor that dies loses no result: its executions go back
-to the queue for a fresh actor until --wtb-retries runs out, then they are LOST. An execution past
---wtb-timeout has its actor killed and replaced. ``done`` is called exactly once per spec.
+One driver thread owns every Ray call. Specs wait in per-pool queues (one pool per variant
+``resources``/``env``, ray_pool) and go to an actor when it has a free slot: its max_concurrency
+running plus ray_pool.PIPELINE queued, admitted in the order sent (ray_actor.Turnstile). A dead
+actor loses no result: its calls go back to the queue until --wtb-retries runs out, then they are
+LOST. Past --wtb-timeout an actor is killed and replaced. ``done`` is called exactly once per spec.
 """
 
 from __future__ import annotations
@@ -21,14 +19,13 @@ from typing import Any, ClassVar
 
 from pytest_wtb.errors import ConfigError
 from pytest_wtb.execute.backends import ray_cluster as rc
+from pytest_wtb.execute.backends import ray_deadline as deadline
 from pytest_wtb.execute.backends.base import Backend, BackendContext, DoneCallback, timeout_result
 from pytest_wtb.execute.backends.ray_actor import error_summary, failed, is_infra, lost, spec_problem
 from pytest_wtb.execute.backends.ray_cluster import first_line
-from pytest_wtb.execute.backends.ray_pool import Actor, Pool, Pools, PoolSettings, Task
+from pytest_wtb.execute.backends.ray_pool import Actor, Pool, Pools, PoolSettings, Task, drain
 from pytest_wtb.model import ExecutionResult, ExecutionSpec
 
-LOAD_GRACE_S = 60.0  # how long an execution's code and input may take to load before its clock runs
-PROBE_GRACE_S = 5.0  # how long a busy actor may take to say how far an execution got
 _CANNOT_IMPORT = " (the Ray worker cannot import your test code: is it under the rootdir or on sys.path?)"
 
 
@@ -99,8 +96,6 @@ class RayBackend(Backend):
             self._pools.kill_all()
         self._shipping.undo()
         rc.disconnect(conn)
-
-    # -- the driver loop ------------------------------------------------------------------------------
 
     def _loop(self) -> None:
         while not self._closed.is_set():
@@ -173,10 +168,12 @@ class RayBackend(Backend):
         task.attempt += 1
         task.actor, task.probe, task.sent = actor, None, time.time()
         task.started = task.sent if actor.label else 0.0
+        task.ticket = actor.tickets_issued
         try:
-            task.ref = actor.handle.run.remote(task.spec_ref, task.input_ref, task.attempt)
+            task.ref = actor.handle.run.remote(task.spec_ref, task.input_ref, task.attempt, task.ticket)
         except Exception as exc:
             return self._finish(task, failed(task.spec, "SerializationError", spec_problem(task.spec, exc)))
+        actor.tickets_issued += 1  # only once sent: a gap in the tickets would stall the actor
         actor.tasks.add(task)
         self._by_ref[task.ref] = task
 
@@ -185,13 +182,9 @@ class RayBackend(Backend):
 
     def _wait_s(self) -> float:
         assert self._pools is not None
-        now = time.time()
         # a free slot means the batch may hand us a spec any moment: look at the inbox often
         wait = 0.01 if any(p.free_actor() for p in self._pools) else self.poll_s
-        for t in self._tasks():
-            if t.spec.timeout_s is not None and t.started and t.probe is None:
-                wait = min(wait, max(0.0, t.started + t.spec.timeout_s - now))
-        return wait
+        return deadline.next_wait(self._tasks(), time.time(), wait)
 
     def _settle(self, ref: Any) -> None:
         assert self._conn is not None
@@ -219,83 +212,74 @@ class RayBackend(Backend):
 
     def _lost(self, actor: Actor, exc: BaseException) -> None:
         """The actor died: run its executions again on a fresh actor, or give them up as LOST."""
-        assert self._pools is not None
-        self._pools.kill(actor)
-        self._by_ref.pop(actor.ready_ref, None)
-        # calls run in the order they were sent: the ones beyond the actor's concurrency were still
-        # queued (pipelining) and never started, so this death is not theirs to count
-        queued = sorted(actor.tasks, key=lambda t: t.sent)[actor.pool.concurrency :]
-        for task in list(actor.tasks):
-            self._by_ref.pop(task.ref, None)
-            if task in queued and task.pool is not None:
-                task.attempt -= 1
-                task.pool.queue.appendleft(task)
+        calls = self._retire(actor)
+        started = calls[: actor.pool.concurrency]  # the rest were queued behind them: not theirs to count
+        where = actor.label or "a Ray worker that was starting"
+        for task in reversed(calls):
+            if task not in started:
+                self._requeue(task, counted=False)
                 continue
-            where = actor.label or "a Ray worker that was starting"
             task.errors.append(f"attempt {task.attempt} on {where}: {first_line(exc)}")
             if task.attempt <= self._retries and task.pool is not None:
-                task.pool.queue.appendleft(task)
+                self._requeue(task, counted=True)
                 continue
             message = f"Ray actor {where} died while running it (last error: {first_line(exc)})"
             self._finish(task, lost(task.spec, message, task.errors, task.started, actor.label))
+
+    def _retire(self, actor: Actor) -> list[Task]:
+        """Kill the actor, finish its calls that had returned (ray.wait orders ready refs arbitrarily,
+        so a death can be seen first), return the others in the order the actor admits them."""
+        assert self._conn is not None and self._pools is not None
+        self._pools.kill(actor)
+        self._by_ref.pop(actor.ready_ref, None)
+        calls = sorted(actor.tasks, key=lambda t: t.ticket)
         actor.tasks.clear()
+        refs = [t.ref for t in calls]
+        ready = set(self._conn.ray.wait(refs, num_returns=len(refs), timeout=0)[0]) if refs else set()
+        unfinished = []
+        for task in calls:
+            self._by_ref.pop(task.ref, None)
+            if task.ref in ready:
+                try:
+                    result = self._conn.ray.get(task.ref, timeout=0)
+                except Exception:  # it died with the actor
+                    pass
+                else:
+                    self._finish(task, result)
+                    continue
+            unfinished.append(task)
+        return unfinished
+
+    def _requeue(self, task: Task, *, counted: bool) -> None:
+        if task.pool is not None:
+            task.attempt -= 0 if counted else 1  # uncounted: it never ran, or another's fault ended it
+            task.pool.queue.appendleft(task)
 
     def _broken(self, actor: Actor, owner: Task | Actor, exc: BaseException) -> None:
         """A failure that would only repeat: an actor that cannot start, a spec workers cannot load."""
-        assert self._pools is not None
         text = error_summary(exc) + (_CANNOT_IMPORT if "No module named" in str(exc) else "")
         if isinstance(owner, Task):
             actor.tasks.discard(owner)
             return self._finish(owner, failed(owner.spec, type(exc).__name__, text, actor.label))
         actor.pool.error = f"its Ray actor could not start: {type(exc).__name__}: {text}"
-        self._pools.kill(actor)
-        for task in list(actor.tasks):
-            self._by_ref.pop(task.ref, None)
+        for task in self._retire(actor):
             self._finish(task, failed(task.spec, "ActorStartError", actor.pool.error))
-        actor.tasks.clear()
 
     def _expire(self) -> None:
-        """Past --wtb-timeout: kill the execution's actor; its other executions run again elsewhere.
-
-        The driver only guesses when an execution started (loading its code can take seconds), so at
-        the guessed deadline it asks the actor (without blocking) and moves the deadline if needed.
-        """
+        """Past --wtb-timeout: kill the execution's actor; its other executions run again elsewhere."""
         assert self._conn is not None
-        ray, now = self._conn.ray, time.time()
+        now = time.time()
         for task in self._tasks():
-            actor, limit = task.actor, task.spec.timeout_s
-            if actor is None or limit is None or not task.started or now < task.started + limit:
-                continue
-            if task.probe is None:
-                task.probe, task.probe_sent = actor.handle.progress.remote(task.spec.key), now
-                continue
-            found: tuple[float, list[str]] | None = None
-            if ray.wait([task.probe], timeout=0)[0]:
-                try:
-                    found = ray.get(task.probe, timeout=1)
-                except Exception:
-                    found = None
-                task.probe = None
-                if (found is None or not found[0]) and now < task.sent + limit + LOAD_GRACE_S:
-                    task.started = now  # its code and input are still loading: not started yet
-                    continue
-                if found is not None and found[0] and now < found[0] + limit:
-                    task.started = found[0]
-                    continue
-            elif now < task.probe_sent + PROBE_GRACE_S:
-                continue
-            self._time_out(task, actor, found)
+            if task.actor is not None and (verdict := deadline.check(task, now, self._conn.ray)) is not None:
+                self._time_out(task, task.actor, verdict.found)
 
     def _time_out(self, task: Task, actor: Actor, found: tuple[float, list[str]] | None) -> None:
-        assert self._pools is not None
-        self._pools.kill(actor)
-        self._by_ref.pop(actor.ready_ref, None)
-        for other in list(actor.tasks):
-            self._by_ref.pop(other.ref, None)
-            if other is not task and other.pool is not None:
-                other.attempt -= 1  # a bystander: this attempt does not count
-                other.pool.queue.appendleft(other)
-        actor.tasks.clear()
+        unfinished = self._retire(actor)
+        for other in reversed(unfinished):
+            if other is not task:
+                self._requeue(other, counted=False)
+        if task not in unfinished:
+            return  # it returned just before its deadline was judged
         started, nodes = found if found and found[0] else (task.started, [])
         self._finish(task, timeout_result(task.spec, self.name, started, nodes, actor.label))
 
@@ -307,16 +291,10 @@ class RayBackend(Backend):
 
     def _abort(self, message: str) -> None:
         pools = list(self._pools) if self._pools is not None else []
-        pending = [*self._tasks(), *(t for p in pools for t in p.queue)]
+        pending = [*self._tasks(), *(t for p in pools for t in p.queue), *drain(self._inbox)]
         for pool in pools:
             pool.queue.clear()
         self._by_ref.clear()
-        while True:
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                pending.append(item)
         for task in pending:
             task.done(failed(task.spec, "NotRun", message))
+

@@ -7,9 +7,11 @@ and keeps them for every execution it runs; one saver per actor thread.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from pytest_wtb.execute.backends.ray_cluster import first_line
@@ -56,6 +58,34 @@ def describe_unserializable(what: str, found: tuple[str, Any, BaseException]) ->
     return f"{where} holds a {type(value).__name__} that Ray cannot serialize ({reason})"
 
 
+class Turnstile:
+    """At most ``slots`` calls inside at once, admitted strictly in ticket order (0, 1, 2, ...).
+
+    The actor is threaded, so its calls race for a free slot; the driver hands out tickets in the
+    order it sends calls, and admitting them in that order is what lets it tell, when the actor
+    dies, which calls were running and which were still queued behind them."""
+
+    def __init__(self, slots: int) -> None:
+        self._slots = slots
+        self._next = 0
+        self._inside = 0
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def turn(self, ticket: int) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: ticket == self._next and self._inside < self._slots)
+            self._next += 1
+            self._inside += 1
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._inside -= 1
+                self._changed.notify_all()
+
+
 class ExecutionActor:
     def __init__(self, store_url: StoreURL, concurrency: int = 1) -> None:
         self._source = CheckpointerSource(store_url, max_connections=concurrency + 1)
@@ -64,7 +94,7 @@ class ExecutionActor:
         self._lock = threading.Lock()
         # calls beyond the actor's concurrency are queued here (pipelining): they start, and their
         # --wtb-timeout clock runs, only when a slot frees up
-        self._slots = threading.Semaphore(concurrency)
+        self._slots = Turnstile(concurrency)
 
     def ready(self) -> str:
         """Answers once the actor is placed and initialised; its label names the worker process."""
@@ -76,8 +106,8 @@ class ExecutionActor:
             saver = self._local.saver = self._source.new()
         return saver
 
-    def run(self, spec: ExecutionSpec, case_input: Any, attempt: int) -> ExecutionResult:
-        with self._slots:
+    def run(self, spec: ExecutionSpec, case_input: Any, attempt: int, ticket: int) -> ExecutionResult:
+        with self._slots.turn(ticket):
             return self._run(dataclasses.replace(spec, input=case_input), attempt)
 
     def _run(self, spec: ExecutionSpec, attempt: int) -> ExecutionResult:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -18,6 +19,7 @@ from pytest_wtb.execute.backends.base import DoneCallback
 from pytest_wtb.execute.backends.ray_actor import ExecutionActor
 from pytest_wtb.execute.backends.ray_cluster import first_line
 from pytest_wtb.model import ExecutionSpec
+from pytest_wtb.store.allowlist import configured_types_env
 from pytest_wtb.store.urls import StoreURL
 
 # Calls queued on each actor beyond its running executions: the next execution is already there when
@@ -38,6 +40,7 @@ class Task:
     actor: Actor | None = None
     started: float = 0.0  # wall clock of the current attempt; 0 until its actor is up
     sent: float = 0.0
+    ticket: int = 0  # its place in its actor's admission order (ray_actor.Turnstile)
     probe: Any = None  # a pending progress() call, asked at the guessed deadline
     probe_sent: float = 0.0
 
@@ -48,6 +51,7 @@ class Actor:
     pool: Pool
     ready_ref: Any
     label: str = ""  # host:pid, once the actor answered ready()
+    tickets_issued: int = 0
     tasks: set[Task] = field(default_factory=set)
 
 
@@ -124,7 +128,9 @@ class Pools:
         if opts["num_cpus"] is None:
             opts["num_cpus"] = rc.default_cpus(self.free.get("CPU", 1.0), s.actors)
         concurrency = max(1, int(opts.pop("max_concurrency", None) or s.max_concurrency))
-        env_vars = {"PYTHONPATH": os.pathsep.join(s.ship_paths), **dict(env.get("env_vars") or {})}
+        # actors revive from the store what the driver does (wtb_allowed_types): see store/allowlist.py
+        env_vars = {"PYTHONPATH": os.pathsep.join(s.ship_paths), **configured_types_env(),
+                    **dict(env.get("env_vars") or {})}
         options = {k: v for k, v in opts.items() if v is not None}
         # threads for the running executions, the queued ones waiting for a slot, and one so that
         # progress() answers while nodes run
@@ -182,3 +188,15 @@ class Pools:
         for pool in self:
             for actor in list(pool.actors):
                 self.kill(actor)
+
+
+def drain(inbox: queue.SimpleQueue[Task | None]) -> list[Task]:
+    """Every task still waiting in the driver's inbox (None is the stop signal, not a task)."""
+    items: list[Task] = []
+    while True:
+        try:
+            item = inbox.get_nowait()
+        except queue.Empty:
+            return items
+        if item is not None:
+            items.append(item)
