@@ -61,8 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     history_cli.register(sub)
     replay_cli.register(sub)
     args = parser.parse_args(argv)
+    from pytest_wtb.store.serde import reading_for_display
+
     try:
-        return int(args.func(args))
+        if args.command == "replay":  # it runs the graph on what it reads: a refused value is an error
+            return int(args.func(args))
+        with reading_for_display() as refused:  # the others only print what they read
+            code = int(args.func(args))
+        for note in dict.fromkeys(refused):
+            print(f"pytest-wtb: note: {note}", file=sys.stderr)
+        return code
     except BrokenPipeError:  # `... | head` closed the pipe: not an error worth a traceback
         sys.stderr.close()
         return 0

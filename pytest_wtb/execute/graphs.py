@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_wtb.declare.variants import Variant
 from pytest_wtb.errors import GraphBuildError
+from pytest_wtb.store.allowlist import allow_graph_types
 
 if TYPE_CHECKING:
     from langgraph.graph import StateGraph
@@ -78,6 +79,8 @@ def compile_variant(
     from langgraph.graph import StateGraph
 
     graph = call_factory(variant) if graph is None else graph
+    # what its schemas declare, this graph's checkpoints may hold: let store reads revive those types
+    allow_graph_types(graph)
     try:
         if isinstance(graph, StateGraph):
             builder = _replace_nodes(graph, variant) if variant.node_overrides else graph

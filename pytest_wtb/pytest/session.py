@@ -117,8 +117,10 @@ class WtbSession:
             return self.store
         from pytest_wtb.pytest.run_history import RunHistory
         from pytest_wtb.store import open_store
+        from pytest_wtb.store.allowlist import allow_types
 
         assert self.settings.store is not None
+        allow_types(self.settings.allowed_types)
         self.store = open_store(self.settings.store, max_connections=self.settings.thread_workers + 2)
         rootdir = self.config.rootpath
         self.store.results.start_run(

@@ -9,6 +9,7 @@ from typing import Final
 
 from pytest_wtb.errors import ConfigError
 from pytest_wtb.report.outputs import parse_outputs
+from pytest_wtb.store.allowlist import parse_type_names
 from pytest_wtb.store.urls import StoreURL, parse_store_url
 
 BUILTIN_BACKENDS: Final = ("threads", "ray")
@@ -53,6 +54,8 @@ OPTIONS: Final = (
                "that share a store and an id write into one run"),
     OptionSpec("wtb_metrics", "write Prometheus metrics to PATH.prom (node_exporter textfile collector)"),
     OptionSpec("wtb_pushgateway", "push Prometheus metrics to this Pushgateway URL at the end of the run"),
+    OptionSpec("wtb_allowed_types", "module:Class entries (comma, space or newline separated) that may be revived "
+               "from stored states besides the built-in allow-list and the types graph schemas declare"),
 )
 
 
@@ -73,6 +76,7 @@ class Settings:
     run_id: str | None = None
     metrics_path: Path | None = None
     pushgateway: str | None = None
+    allowed_types: frozenset[tuple[str, str]] = frozenset()  # see store/allowlist.py
     share_prefix: bool = True
     share_prefix_min_s: float = 0.0
     ray_num_cpus: float | None = None
@@ -180,5 +184,6 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         ) / 1000,
         against=get("wtb_against")[0],
         keep_days=_days("--wtb-keep-days", keep_raw) if keep_raw else None,
+        allowed_types=parse_type_names(get("wtb_allowed_types")[0] or ""),
         **parse_outputs(get),
     )

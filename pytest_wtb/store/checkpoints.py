@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from pytest_wtb.errors import StoreError
+from pytest_wtb.store.serde import strict_serde
 from pytest_wtb.store.urls import StoreURL
 
 # Savers borrow a pooled connection per operation, so a few connections serve many worker threads.
@@ -66,7 +67,7 @@ class CheckpointerSource:
 
                 conn = _sqlite_connection(self.url)
                 try:
-                    SqliteSaver(conn).setup()
+                    SqliteSaver(conn, serde=strict_serde()).setup()
                 finally:
                     conn.close()
             else:
@@ -91,7 +92,7 @@ class CheckpointerSource:
             name="pytest-wtb-checkpoints",
         )
         self._pool.wait(timeout=POOL_TIMEOUT_S)
-        saver = PostgresSaver(self._pool)
+        saver = PostgresSaver(self._pool, serde=strict_serde())
         if _migrated(self._pool, len(saver.MIGRATIONS)):
             return
         # Processes opening a fresh store at once race on CREATE TABLE/INDEX and on the migration
@@ -121,12 +122,12 @@ class CheckpointerSource:
                 raise StoreError(f"store {self.url.display}: {exc}") from exc
             with self._lock:
                 self._sqlite_conns.append((conn, threading.current_thread()))
-            saver = SqliteSaver(conn)
+            saver = SqliteSaver(conn, serde=strict_serde())
             saver.is_setup = True
             return saver
         from langgraph.checkpoint.postgres import PostgresSaver
 
-        return PostgresSaver(self._pool)
+        return PostgresSaver(self._pool, serde=strict_serde())
 
     def delete_threads(self, thread_ids: Iterable[str]) -> int:
         """Delete the checkpoints of these threads (LangGraph's own delete_thread); how many."""

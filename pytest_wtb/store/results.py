@@ -22,10 +22,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from pytest_wtb.errors import StoreError
-from pytest_wtb.model import FINAL_STATUSES, LOST, RUNNING, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
+from pytest_wtb.model import FAILED, FINAL_STATUSES, LOST, RUNNING, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
 from pytest_wtb.plan.executions import canonical_input
 from pytest_wtb.store import migrations, schema
 from pytest_wtb.store.engines import postgres_engine, sqlite_engine
+from pytest_wtb.store.serde import StoredDataRefused, strict_serde
 from pytest_wtb.store.urls import StoreURL, mask
 
 ABANDONED: Final = "abandoned"  # a stored status only: the run that owned the execution died
@@ -46,9 +47,8 @@ class ResultStore:
         self.engine = sqlite_engine(url) if url.kind == "sqlite" else postgres_engine(url)
         # In one process, queue our own writers instead of letting SQLite's busy handler sleep.
         self._write_lock = threading.Lock() if url.kind == "sqlite" else None
-        from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-
-        self.serde = JsonPlusSerializer()
+        # what a store reader revives is an allow-list: a crafted row must not run code (serde.py)
+        self.serde = strict_serde()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -237,7 +237,10 @@ class ResultStore:
     def load_state(self, row: dict[str, Any]) -> dict[str, Any] | None:
         if row["state_blob"] is None:
             return None
-        state: dict[str, Any] = self.serde.loads_typed((row["state_type"], bytes(row["state_blob"])))
+        try:
+            state: dict[str, Any] = self.serde.loads_typed((row["state_type"], bytes(row["state_blob"])))
+        except StoredDataRefused as exc:
+            raise StoredDataRefused(f"the stored final state of thread_id {row['thread_id']}: {exc}") from None
         return state
 
     def result_from_row(self, row: dict[str, Any]) -> ExecutionResult | None:
@@ -254,13 +257,17 @@ class ResultStore:
                 traceback=row["error_traceback"] or "",
             )
         nodes = tuple(NodeRun(**n) for n in json.loads(row["nodes_json"] or "[]"))
+        try:
+            state = self.load_state(row)
+        except StoredDataRefused as exc:  # its items fail saying why; nothing stored was revived
+            status, state, err = FAILED, None, ErrorInfo(type="StoredDataRefused", message=str(exc))
         return ExecutionResult(
             key=row["exec_key"],
             thread_id=row["thread_id"],
             variant=row["variant"],
             case_id=row["case_id"],
             status=status,
-            state=self.load_state(row),
+            state=state,
             checkpoint_id=row["checkpoint_id"],
             error=err,
             started_at=row["started_at"] or 0.0,
