@@ -318,3 +318,11 @@ def test_messages_standard_types_and_allowed_user_types_read_back_equal(
     shown = subprocess.run([sys.executable, "-m", "pytest_wtb", "show", thread_id, *store], capture_output=True,
                            text=True, env={**env, "WTB_ALLOWED_TYPES": allowed}, timeout=120)
     assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+
+
+def test_allowed_user_types_reach_ray_actors(pytester: pytest.Pytester, ray_address: str) -> None:
+    # the actors decode their own checkpoints (get_state): they must allow what the ini allows
+    pytester.makepyfile(test_types=TYPES_MODULE)
+    pytester.makeini("[pytest]\nwtb_allowed_types = test_types:Note\n")
+    result = pytester.runpytest_subprocess("--wtb-backend=ray", "--wtb-ray-address=auto", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
