@@ -26,6 +26,7 @@ def _unknown(thread_id: str, store: Any, saver: Any) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from pytest_wtb.execute.replay import origin_row, replay
+    from pytest_wtb.pytest.replay_project import run_in_project  # pytest: only when replaying
 
     store = open_cli_store(args.store)
     try:
@@ -33,7 +34,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         row = origin_row(store.results, args.thread_id)
         if row is None:
             return _unknown(args.thread_id, store, saver)
-        outcome = replay(saver, row, from_id=args.from_checkpoint, before=args.before)
+        outcome = run_in_project(
+            row.get("module_path"),
+            str(row["scope"]),
+            lambda module: replay(saver, row, module, from_id=args.from_checkpoint, before=args.before),
+        )
     finally:
         store.close()
     result, chosen = outcome.result, outcome.chosen

@@ -1,6 +1,7 @@
 """Re-run a stored execution from one of its checkpoints with the code as it is now.
 
-The variant is rebuilt from the test module the execution recorded (imported again), the chosen
+The variant is rebuilt from the test module the execution recorded (imported again the way pytest
+imports it, by ``pytest_wtb.pytest.replay_project``, and only if ``module_file`` allows it), the chosen
 checkpoint is copied into a new thread ``<thread_id>-replay-<n>`` (channel values, versions and
 metadata, not the pending writes of the step that followed: every task of the next step runs
 again), and the graph resumes there. The original thread is never touched.
@@ -8,9 +9,9 @@ again), and the graph resumes there. The original thread is never touched.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
+import fnmatch
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +19,7 @@ from typing import Any, Final
 
 from pytest_wtb.declare.variants import ParitySpec, Variant, variants_in
 from pytest_wtb.errors import WtbError
+from pytest_wtb.execute.fork import FORKED_FROM
 from pytest_wtb.execute.graphs import compile_variant, node_names
 from pytest_wtb.execute.worker import execute
 from pytest_wtb.model import ExecutionResult, ExecutionSpec
@@ -57,49 +59,48 @@ def origin_row(results: Any, thread_id: str) -> dict[str, Any] | None:
     return row
 
 
-def _package_root(path: Path, scope: str) -> Path | None:
-    """The sys.path entry that makes ``scope`` import as ``path`` (pytest's prepend/append modes)."""
-    parts = scope.split(".")
-    if path.stem != parts[-1]:
-        return None
-    root = path.parent
-    for name in reversed(parts[:-1]):
-        if root.name != name:
-            return None
-        root = root.parent
-    return root
+def module_file(module_path: str | None, scope: str, rootdir: Path, python_files: Sequence[str]) -> Path:
+    """The test module file a stored row names, if replay may import it: a ``.py`` file under
+    ``rootdir`` (also once symlinks are resolved) that pytest collects as a test module
+    (``python_files``) under the name ``scope``. The row is data from the store, which anyone who
+    can write to it controls: everything else is refused before anything is imported."""
+    where = f"the test module {scope!r} of this execution"
+    if not module_path:
+        raise ReplayError(f"{where} has no recorded file, so replay cannot tell what to import; rerun pytest")
+    path = Path(os.path.normpath(rootdir / module_path))  # relative paths are read from the rootdir
+    outside = (
+        f"refusing to import {module_path}: replay imports only test modules under this project's rootdir "
+        f"{rootdir} (pytest's rootdir for the current directory)"
+    )
+    if not path.is_relative_to(rootdir):
+        raise ReplayError(f"{outside}; run replay from the project pytest ran in")
+    real = path.resolve()
+    if not real.is_relative_to(rootdir.resolve()):
+        raise ReplayError(f"{outside}, and it resolves to {real}")
+    if real.suffix != ".py" or path.suffix != ".py":
+        raise ReplayError(f"refusing to import {module_path}: a test module is a .py file")
+    if not _is_test_file(path, python_files):
+        patterns = " ".join(python_files) or "(none)"
+        raise ReplayError(
+            f"refusing to import {module_path}: it is not a test module by this project's python_files ({patterns})"
+        )
+    # prepend/append name a file after its package; importlib after its path from the rootdir
+    # (with "." in folder names read as "_"): either way the name ends the relative path
+    parts = tuple(p.replace(".", "_") for p in path.relative_to(rootdir).with_suffix("").parts)
+    names = tuple(scope.split("."))
+    if parts[max(len(parts) - len(names), 0):] != names:
+        raise ReplayError(f"refusing to import {module_path}: pytest would not import that file as {scope!r}")
+    if not real.is_file():
+        raise ReplayError(f"the test module {scope} was loaded from {path}, which no longer exists")
+    return path
 
 
-def import_scope(scope: str, module_path: str | None) -> ModuleType:
-    """Import the test module that declared the variants, as pytest had imported it."""
-    if scope in sys.modules:
-        return sys.modules[scope]
-    where = f" from {module_path}" if module_path else ""
-    try:
-        if module_path:
-            path = Path(module_path)
-            if not path.is_file():
-                raise ReplayError(f"the test module {scope} was loaded from {path}, which no longer exists")
-            root = _package_root(path, scope)
-            if root is None:  # --import-mode=importlib names: load the file under that name
-                spec = importlib.util.spec_from_file_location(scope, path)
-                if spec is None or spec.loader is None:
-                    raise ReplayError(f"cannot load the test module {scope}{where}")
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[scope] = module
-                spec.loader.exec_module(module)
-                return module
-            sys.path.insert(0, str(root))
-        return importlib.import_module(scope)
-    except ReplayError:
-        raise
-    except ModuleNotFoundError as exc:
-        sys.modules.pop(scope, None)
-        hint = "" if module_path else " (its file was not recorded: run replay from the directory pytest ran in)"
-        raise ReplayError(f"cannot import the test module {scope}{where}: {exc}{hint}") from None
-    except Exception as exc:  # a syntax error or a failing import in the user's module
-        sys.modules.pop(scope, None)
-        raise ReplayError(f"importing the test module {scope}{where} failed: {type(exc).__name__}: {exc}") from None
+def _is_test_file(path: Path, patterns: Sequence[str]) -> bool:
+    """pytest's python_files matching: a pattern without a separator matches the file name."""
+    return any(
+        fnmatch.fnmatch(path.name, pat) if "/" not in pat and os.sep not in pat else path.match(pat)
+        for pat in patterns
+    )
 
 
 def find_variant(module: ModuleType, name: str) -> Variant:
@@ -155,15 +156,20 @@ def copy_checkpoint(saver: Any, original: str, checkpoint_id: str, thread_id: st
     tup = saver.get_tuple(source)
     if tup is None:
         raise ReplayError(f"checkpoint {checkpoint_id} of {original} could not be read back")
-    metadata = {**(tup.metadata or {}), "wtb_replay_of": f"{original}@{checkpoint_id}"}
+    # a replay descends from the original thread, not from the shared prefix the original may have
+    # been forked from: `show` must not count it among the prefix's forks
+    metadata = {k: v for k, v in (tup.metadata or {}).items() if k != FORKED_FROM}
+    metadata["wtb_replay_of"] = f"{original}@{checkpoint_id}"
     target = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
     saver.put(target, tup.checkpoint, metadata, dict(tup.checkpoint.get("channel_versions", {})))
 
 
-def replay(saver: Any, row: dict[str, Any], *, from_id: str | None = None, before: str | None = None) -> ReplayOutcome:
-    """Replay the execution of ``row`` (a wtb_executions row) from a checkpoint, in a new thread."""
+def replay(
+    saver: Any, row: dict[str, Any], module: ModuleType, *, from_id: str | None = None, before: str | None = None
+) -> ReplayOutcome:
+    """Replay the execution of ``row`` (a wtb_executions row) from a checkpoint, in a new thread, with
+    the variant as ``module`` (its test module, imported again) now declares it."""
     original = str(row["thread_id"])
-    module = import_scope(str(row["scope"]), row.get("module_path"))
     variant = find_variant(module, str(row["variant"]))
     graph = compile_variant(variant, saver)
     old_cfg: Any = {"configurable": {"thread_id": original}}

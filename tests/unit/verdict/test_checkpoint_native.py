@@ -14,7 +14,7 @@ from langgraph.graph import END, START, StateGraph
 import pytest_wtb as wtb
 from pytest_wtb.declare.variants import CASES_ATTR, CaseSet
 from pytest_wtb.errors import DeclarationError, WtbError
-from pytest_wtb.execute.replay import ReplayError, _package_root, choose, origin_row
+from pytest_wtb.execute.replay import ReplayError, choose, origin_row
 from pytest_wtb.pytest.bench import ModuleVariants, case_id_for
 from pytest_wtb.pytest.properties import examples_dir
 from pytest_wtb.store.urls import parse_store_url
@@ -124,13 +124,7 @@ def test_the_examples_database_lives_beside_the_store(tmp_path: Path) -> None:
     assert examples_dir(postgres, tmp_path / "root") == tmp_path / "root" / ".wtb" / "hypothesis"
 
 
-# -- replay: module roots, checkpoint choice, replay threads --------------------------------------
-
-
-def test_package_root_undoes_the_module_name() -> None:
-    assert _package_root(Path("/r/examples/test_rag.py"), "examples.test_rag") == Path("/r")
-    assert _package_root(Path("/r/tests/test_x.py"), "test_x") == Path("/r/tests")
-    assert _package_root(Path("/r/tests/test_x.py"), "other.test_x") is None  # importlib mode names
+# -- replay: checkpoint choice, replay threads (which files it imports: tests/unit/execute/test_replay_files.py)
 
 
 def snap(step: int, cid: str, nxt: tuple[str, ...]) -> Any:
