@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pytest_wtb.cli import replay as replay_cli
 from pytest_wtb.cli import runs as history_cli
 from pytest_wtb.cli.runs import default_store_url, open_cli_store
 from pytest_wtb.errors import WtbError
+from pytest_wtb.model import PREFIX_LABEL
+from pytest_wtb.store import Store
 from pytest_wtb.verdict.history import checkpoint_history, fork_origin, format_history
 
 __all__ = ["default_store_url", "main"]
@@ -36,10 +39,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             if row["error_type"]:
                 node = f" in node '{row['error_node']}'" if row["error_node"] else ""
                 print(f"  error: {row['error_type']}{node}: {row['error_message']}")
-        origin = fork_origin(saver, args.thread_id)
-        if origin is not None:
-            print(f"  forked from shared prefix thread_id {origin[0]} at checkpoint {origin[1]} "
-                  "(the steps up to there ran once for all variants of this case)")
+        for line in _lineage(store, saver, args.thread_id, row):
+            print(f"  {line}")
         print(f"  store {store.url.display}")
         print()
         for line in format_history(steps):
@@ -47,6 +48,54 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def _lineage(store: Store, saver: Any, thread_id: str, row: dict[str, Any] | None) -> list[str]:
+    """Whether the execution was forked from a shared prefix, and which executions really were."""
+    origin = fork_origin(saver, thread_id)
+    if origin is not None:
+        return [f"forked from shared prefix thread_id {origin[0]} at checkpoint {origin[1]}: the steps up to "
+                f"there ran once, {_shared_by(_forks(store, saver, origin[0]))}"]
+    if row is None:
+        return []
+    if row["variant"] == PREFIX_LABEL:
+        return [f"the shared prefix of this case: its steps ran once, {_shared_by(_forks(store, saver, thread_id))}"]
+    served = [(p, forks) for p in _case_prefixes(store, row) if (forks := _forks(store, saver, p))]
+    return [f"not forked: every step ran in this execution; shared prefix thread_id {p} was {_shared_by(forks)}"
+            for p, forks in served]
+
+
+def _forks(store: Store, saver: Any, prefix: str) -> list[dict[str, Any]]:
+    """The execution rows whose threads were forked from ``prefix`` (their checkpoints are copies of
+    it). Replays copy a checkpoint without that mark and have no row of their own."""
+    from pytest_wtb.execute.fork import FORKED_FROM
+
+    copies = saver.list(None, filter={FORKED_FROM: prefix})
+    threads = dict.fromkeys(str(t.config["configurable"]["thread_id"]) for t in copies)
+    return [r for r in map(store.results.find_thread, threads) if r is not None]
+
+
+def _shared_by(forks: list[dict[str, Any]]) -> str:
+    if not forks:
+        return "shared by no execution this store still holds"
+    names = sorted({str(r["variant"]) for r in forks})
+    n, s = len(forks), "s" if len(names) != 1 else ""
+    return f"shared by {n} execution{'s' if n != 1 else ''} of this case (variant{s} {', '.join(names)})"
+
+
+def _case_prefixes(store: Store, row: dict[str, Any]) -> list[str]:
+    """The shared prefix executions of the row's run and case (one per context/config)."""
+    from sqlalchemy import select
+
+    from pytest_wtb.store import schema
+
+    ex = schema.executions.c
+    query = select(ex.thread_id).where(
+        ex.run_id == row["run_id"], ex.scope == row["scope"], ex.case_id == row["case_id"],
+        ex.variant == PREFIX_LABEL,
+    ).order_by(ex.thread_id)
+    with store.results.read() as conn:
+        return [str(t) for (t,) in conn.execute(query)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
