@@ -68,28 +68,31 @@ def module_file(module_path: str | None, scope: str, rootdir: Path, python_files
     if not module_path:
         raise ReplayError(f"{where} has no recorded file, so replay cannot tell what to import; rerun pytest")
     path = Path(os.path.normpath(rootdir / module_path))  # relative paths are read from the rootdir
+    shown = module_path if module_path.isprintable() else repr(module_path)  # no terminal escapes from a row
     outside = (
-        f"refusing to import {module_path}: replay imports only test modules under this project's rootdir "
+        f"refusing to import {shown}: replay imports only test modules under this project's rootdir "
         f"{rootdir} (pytest's rootdir for the current directory)"
     )
     if not path.is_relative_to(rootdir):
         raise ReplayError(f"{outside}; run replay from the project pytest ran in")
+    if "\0" in module_path:  # no file has that name, and os calls raise on it
+        raise ReplayError(f"refusing to import {shown}: not a file name")
     real = path.resolve()
     if not real.is_relative_to(rootdir.resolve()):
         raise ReplayError(f"{outside}, and it resolves to {real}")
     if real.suffix != ".py" or path.suffix != ".py":
-        raise ReplayError(f"refusing to import {module_path}: a test module is a .py file")
+        raise ReplayError(f"refusing to import {shown}: a test module is a .py file")
     if not _is_test_file(path, python_files):
         patterns = " ".join(python_files) or "(none)"
         raise ReplayError(
-            f"refusing to import {module_path}: it is not a test module by this project's python_files ({patterns})"
+            f"refusing to import {shown}: it is not a test module by this project's python_files ({patterns})"
         )
     # prepend/append name a file after its package; importlib after its path from the rootdir
     # (with "." in folder names read as "_"): either way the name ends the relative path
     parts = tuple(p.replace(".", "_") for p in path.relative_to(rootdir).with_suffix("").parts)
     names = tuple(scope.split("."))
     if parts[max(len(parts) - len(names), 0):] != names:
-        raise ReplayError(f"refusing to import {module_path}: pytest would not import that file as {scope!r}")
+        raise ReplayError(f"refusing to import {shown}: pytest would not import that file as {scope!r}")
     if not real.is_file():
         raise ReplayError(f"the test module {scope} was loaded from {path}, which no longer exists")
     return path

@@ -48,6 +48,8 @@ def test_a_test_module_under_the_rootdir_named_as_pytest_names_it_is_allowed(
         ("tests/test_x.py", "other.test_x", "pytest would not import that file as 'other.test_x'"),
         ("tests/test_x.py", "", "pytest would not import that file as ''"),
         ("tests/test_x.pyc", "test_x", "a test module is a .py file"),
+        ("tests/test_x\0.py", "test_x", "refusing to import 'tests/test_x\\x00.py': not a file name"),
+        ("tests/test_\x1b[2Jx.py", "test_x", "refusing to import 'tests/test_\\x1b[2Jx.py': "),
         (None, "test_x", "has no recorded file"),
         ("", "test_x", "has no recorded file"),
     ],
