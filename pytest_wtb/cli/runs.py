@@ -35,6 +35,28 @@ def _took(start: float, end: float | None) -> str:
     return f"{end - start:.1f}s" if end else "-"
 
 
+# (header, minimum width, right-aligned): widths grow to the longest cell, so a long run id (up to 40
+# characters) stays whole and copy-pasteable instead of running into the next column
+RUNS_COLUMNS: tuple[tuple[str, int, bool], ...] = (
+    ("run", 12, False), ("started (UTC)", 19, False), ("took", 6, True), ("status", 8, False),
+    ("backend", 7, False), ("git", 20, False), ("host", 0, False),
+)
+
+
+def table(columns: tuple[tuple[str, int, bool], ...], rows: list[list[str]]) -> list[str]:
+    """Header and rows, two spaces between columns, each as wide as its widest cell; the last one unpadded."""
+    widths = [max(minimum, len(head), *(len(r[i]) for r in rows)) for i, (head, minimum, _) in enumerate(columns)]
+
+    def line(cells: list[str]) -> str:
+        out = [
+            (cell.rjust(width) if right else cell.ljust(width)) if i < len(cells) - 1 else cell
+            for i, (cell, width, (_, _, right)) in enumerate(zip(cells, widths, columns, strict=True))
+        ]
+        return "  ".join(out)
+
+    return [line([head for head, _, _ in columns]), *(line(r) for r in rows)]
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from pytest_wtb.store.runs import list_runs, variant_counts
 
@@ -48,13 +70,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {store.url.display}")
         return 0
     print(f"{len(runs)} most recent run{'s' if len(runs) != 1 else ''} in {store.url.display}, newest first")
-    header = f"{'run':<14}{'started (UTC)':<21}{'took':>8}  {'status':<10}{'backend':<9}{'git':<22}host"
-    print(header)
-    for run in runs:
-        print(
-            f"{run.run_id:<14}{_when(run.started_at):<21}{_took(run.started_at, run.ended_at):>8}  "
-            f"{run.status:<10}{run.backend:<9}{run.git:<22}{run.host or '-'}"
-        )
+    cells = [
+        [run.run_id, _when(run.started_at), _took(run.started_at, run.ended_at), run.status, run.backend, run.git,
+         run.host or "-"]
+        for run in runs
+    ]
+    lines = table(RUNS_COLUMNS, cells)
+    print(lines[0])
+    for run, line in zip(runs, lines[1:], strict=True):
+        print(line)
         for c in counts.get(run.run_id, []):
             extra = f", {c.running} running" if c.running else ""
             es = "es" if c.parity_failed != 1 else ""
