@@ -15,9 +15,13 @@ from sqlalchemy import Connection, Table, insert, inspect, select, text, update
 from pytest_wtb.errors import StoreError
 from pytest_wtb.store import schema
 
-# LangGraph's SqliteSaver tables: a checkpoint file made by LangGraph alone is not foreign
-# (foreign SQLite files are refused read-only, before this runs: see store.check_sqlite_file)
-LANGGRAPH_SQLITE_TABLES: Final = frozenset({"checkpoints", "writes"})
+# LangGraph's SqliteSaver and PostgresSaver tables. Without our schema version beside them they are another
+# application's checkpoints: writing ours among them would mix both and let `prune` delete from theirs.
+# (SQLite files are also checked read-only before anything opens them: see opening.check_sqlite_file.)
+LANGGRAPH_TABLES: Final = frozenset(
+    {"checkpoints", "writes", "checkpoint_blobs", "checkpoint_writes", "checkpoint_migrations"}
+)
+_OWN_SCHEMA: Final = "wtb"
 _LOCK_KEY: Final = 0x77746201  # "wtb" + 1: pg_advisory_xact_lock key for schema changes
 
 
@@ -41,8 +45,13 @@ def _v2_to_v3(conn: Connection) -> None:
     _add_columns(conn, schema.executions, ["module_path"])
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    _add_columns(conn, schema.runs, ["owner", "parent_run"])
+    _add_columns(conn, schema.executions, ["code_hash"])  # NULL: re-run when a later command needs it
+
+
 # version N -> the step that makes it N + 1
-MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 OLDEST_MIGRATABLE: Final = min(MIGRATIONS)
 
 
@@ -60,6 +69,7 @@ def ensure_schema(conn: Connection, where: str, create: bool = True) -> int:
     tables = set(inspect(conn).get_table_names())
     ours = {t.name for t in schema.metadata.sorted_tables}
     if schema.meta.name not in tables:
+        _refuse_foreign_checkpoints(conn, where, tables)
         if tables & ours:
             raise StoreError(
                 f"{where} holds pytest-wtb tables without a schema version (a pre-release store); "
@@ -97,3 +107,35 @@ def ensure_schema(conn: Connection, where: str, create: bool = True) -> int:
             .values(value=str(schema.SCHEMA_VERSION))
         )
     return found
+
+
+def foreign_tables_text(tables: set[str]) -> str:
+    shown = sorted(tables)
+    return ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+
+
+def _refuse_foreign_checkpoints(conn: Connection, where: str, tables: set[str]) -> None:
+    """LangGraph checkpoint tables without a pytest-wtb store: another application's, never written into."""
+    if conn.dialect.name != "postgresql":
+        found = tables & LANGGRAPH_TABLES
+        if found:
+            raise StoreError(
+                f"{where} holds LangGraph checkpoints of another application ({foreign_tables_text(found)}) "
+                "but no pytest-wtb store; pytest-wtb will not write into it. Point --wtb-store at another file."
+            )
+        return
+    database, current = conn.execute(text("SELECT current_database(), current_schema()")).one()
+    if current is None:
+        raise StoreError(
+            f"{where}: the URL's search_path names no schema that exists in database '{database}'; "
+            f"create it first (CREATE SCHEMA {_OWN_SCHEMA}) or fix the options= setting"
+        )
+    found = tables & LANGGRAPH_TABLES
+    if found:
+        raise StoreError(
+            f"{where}: schema '{current}' of database '{database}' holds LangGraph checkpoint tables "
+            f"({foreign_tables_text(found)}) but no pytest-wtb store: they belong to another application, "
+            "and pytest-wtb will not write into them. Give pytest-wtb a database of its own, or a schema of "
+            f"its own: CREATE SCHEMA {_OWN_SCHEMA}; then add ?options=-csearch_path%3D{_OWN_SCHEMA} to the "
+            "--wtb-store URL"
+        )

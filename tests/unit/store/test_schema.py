@@ -162,12 +162,14 @@ def test_a_non_sqlite_or_corrupt_file_is_refused_and_never_overwritten(
     assert path.read_bytes() == content
 
 
-def test_a_langgraph_checkpoint_file_can_become_a_store(tmp_path: Path) -> None:
+def test_a_langgraph_checkpoint_file_of_another_application_is_refused(tmp_path: Path) -> None:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     path = tmp_path / "checkpoints.db"
     conn = sqlite3.connect(path, check_same_thread=False)
     SqliteSaver(conn).setup()
     conn.close()
-    open_store(parse_store_url(f"sqlite:///{path}", tmp_path)).close()
-    assert stored_version(f"sqlite:///{path}") == str(schema.SCHEMA_VERSION)
+    before = _file_bytes(path)
+    with pytest.raises(StoreError, match="holds LangGraph checkpoints of another application"):
+        open_store(parse_store_url(f"sqlite:///{path}", tmp_path))
+    assert _file_bytes(path) == before  # more cases: tests/unit/store/test_foreign_store.py
