@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import socket
 import subprocess
 import uuid
@@ -26,7 +25,7 @@ from pytest_wtb.report.failures import execution_failure_text, parity_text, unkn
 from pytest_wtb.report.progress import LiveProgress
 from pytest_wtb.report.progress import for_session as progress_for
 from pytest_wtb.report.records import RunRecords, diff_rows
-from pytest_wtb.store.urls import mask
+from pytest_wtb.store.urls import mask_args
 from pytest_wtb.verdict.compare import compare, unknown_keys
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy: only import it once a run has wtb items
@@ -129,7 +128,7 @@ class WtbSession:
             host=socket.gethostname(),
             git_commit=_git(rootdir, "rev-parse", "HEAD"),
             git_branch=_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
-            args=mask(shlex.join(self.config.invocation_params.args)),
+            args=mask_args(self.config.invocation_params.args),  # each argument masked whole: spaces, bare @
         )
         self.history = RunHistory(self.store, self.settings, self.run_id, self.worker_id)
         self.history.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from pytest_wtb.model import LOST, TIMED_OUT, ExecutionResult
+from pytest_wtb.store.urls import mask
 from pytest_wtb.verdict.compare import Difference, short
 
 MAX_PATHS = 25
@@ -77,4 +78,4 @@ def execution_failure_text(result: ExecutionResult, store_display: str | None = 
     if result.status not in (TIMED_OUT, LOST) and result.checkpoint_id:
         store = f" --store '{store_display}'" if store_display else ""
         lines.append(f"  after a fix: python -m pytest_wtb replay {result.thread_id}{store}")
-    return "\n".join(lines)
+    return mask("\n".join(lines))  # errors held in memory were not masked yet (stored copies are)
