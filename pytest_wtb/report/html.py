@@ -7,14 +7,28 @@ baseline's, the parity diff, the checkpoint timeline) when it is clicked.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
+import re
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
 
 TEMPLATE: Final = "report/assets/report.html"
+# the page's one executable script: the data block (type="application/json") is never run
+_PAGE_SCRIPT: Final = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def script_hash(template: str) -> str:
+    """The CSP source that allows exactly the template's own inline script (and nothing injected)."""
+    scripts = _PAGE_SCRIPT.findall(template)
+    if len(scripts) != 1:
+        raise ValueError(f"{TEMPLATE} must hold exactly one plain <script> element, found {len(scripts)}")
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode("utf-8")).digest()).decode("ascii")
+    return f"'sha256-{digest}'"
 
 
 def _script_safe(report: Mapping[str, Any]) -> str:
@@ -26,7 +40,8 @@ def _script_safe(report: Mapping[str, Any]) -> str:
 def render(report: Mapping[str, Any]) -> str:
     template = files("pytest_wtb").joinpath(TEMPLATE).read_text(encoding="utf-8")
     title = f"pytest-wtb report {', '.join(report.get('run_ids', []))}".strip()
-    return template.replace("__WTB_TITLE__", html.escape(title)).replace("__WTB_DATA__", _script_safe(report))
+    page = template.replace("__WTB_SCRIPT_HASH__", script_hash(template))
+    return page.replace("__WTB_TITLE__", html.escape(title)).replace("__WTB_DATA__", _script_safe(report))
 
 
 def write(path: Path, report: Mapping[str, Any]) -> None:

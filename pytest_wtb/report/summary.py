@@ -16,6 +16,9 @@ Line = list[tuple[str, Markup]]
 
 SLOWEST: Final = {0: 5, 1: 10}  # verbosity -> slowest executions listed (-q lists none)
 MAX_PROBLEMS: Final = 20
+# per variant: nodes its forked executions took from a shared prefix instead of running them (gross);
+# the "prefix sharing:" line under the table nets out the nodes the prefixes ran once themselves
+FROM_PREFIX: Final = "from prefix"
 
 
 def secs(value: float) -> str:
@@ -31,7 +34,7 @@ def _table(rows: list[VariantRow]) -> list[Line]:
     show_skipped = any(r.skipped for r in rows)
     show_saved = any(r.saved_nodes for r in rows)
     head = ["variant", "executions", "passed", "failed"] + (["skipped"] if show_skipped else [])
-    head += ["errors", "parity", "p50", "p95"] + (["saved nodes"] if show_saved else [])
+    head += ["errors", "parity", "p50", "p95"] + ([FROM_PREFIX] if show_saved else [])
     body: list[list[tuple[str, Markup]]] = []
     for r in rows:
         name = r.name + (" (baseline)" if r.baseline else "")
@@ -86,6 +89,16 @@ def _problems(records: RunRecords) -> list[Line]:
     return [[("executions that failed or differ from the baseline:", {})], *lines] if lines else []
 
 
+def _sharing_line(saved: int, prefixes: int, taken: int) -> str:
+    """Net node executions saved, said so that it adds up with the table's gross column."""
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}{'s' if count != 1 else ''}"
+
+    return (f"prefix sharing: {n(saved, 'node execution')} saved (net): forked executions took "
+            f"{n(taken, 'node')} from {n(prefixes, 'shared prefix execution')} (the '{FROM_PREFIX}' column) "
+            f"that ran {n(taken - saved, 'node')}")
+
+
 def _unshared_lines(records: RunRecords) -> list[Line]:
     """Said once per kind: executions that could have forked from a shared prefix but ran in full."""
     reasons = unshared_reasons(records)
@@ -107,13 +120,13 @@ def summary_lines(
     """What to print under the title; nothing at -qq or when no wtb execution ran."""
     if not records or verbosity <= -2:
         return []
-    lines = _table(variant_rows(records))
+    rows = variant_rows(records)
+    lines = _table(rows)
     if verbosity < 0:
         return lines
     saved, prefixes = net_saved_nodes(records)
     if saved:
-        lines.append([(f"prefix sharing: {saved} node executions saved by {prefixes} shared prefix "
-                       f"execution{'s' if prefixes != 1 else ''}", {"cyan": True})])
+        lines.append([(_sharing_line(saved, prefixes, sum(r.saved_nodes for r in rows)), {"cyan": True})])
     lines += _unshared_lines(records)
     top = slowest(records, SLOWEST[min(verbosity, 1)])
     if top:

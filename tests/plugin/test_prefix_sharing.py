@@ -121,7 +121,8 @@ def test_slow_shared_nodes_are_shared_by_default(pytester: pytest.Pytester) -> N
     result = pytester.runpytest("-s")
     result.assert_outcomes(passed=3, failed=4)
     result.stdout.fnmatch_lines(["*CALLS {'answer': 6, 'rerank': 2, 'retrieve': 2}*"])
-    result.stdout.fnmatch_lines(["prefix sharing: 8 node executions saved by 2 shared prefix executions"])
+    result.stdout.fnmatch_lines(["prefix sharing: 8 node executions saved (net): forked executions took 12 nodes "
+                                 "from 2 shared prefix executions (the 'from prefix' column) that ran 4 nodes"])
     assert "ran in full" not in result.stdout.str()
 
 

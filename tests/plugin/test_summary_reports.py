@@ -27,9 +27,9 @@ def test_docs(wtb_run):
     assert wtb_run.state["docs"]
 '''
 
-# base and loud share their retrieve node per case, so a "saved nodes" column may follow
+# base and loud share their retrieve node per case, so a "from prefix" column may follow
 ROWS = [
-    r"variant +executions +passed +failed +errors +parity +p50 +p95( +saved nodes)?$",
+    r"variant +executions +passed +failed +errors +parity +p50 +p95( +from prefix)?$",
     r"base \(baseline\) +2 +4 +0 +0 +- +\d+\.\d{3}s +\d+\.\d{3}s( +\d+)?$",
     r"down +2 +0 +4 +2 +0 +\d+\.\d{3}s +\d+\.\d{3}s( +\d+)?$",
     r"loud +2 +2 +2 +0 +2 +\d+\.\d{3}s +\d+\.\d{3}s( +\d+)?$",

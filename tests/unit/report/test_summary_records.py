@@ -92,10 +92,11 @@ def test_summary_lines_follow_verbosity() -> None:
     rec = sample()
     normal = text(summary_lines(rec, verbosity=0, store_display="sqlite:///x.db"))
     assert normal[0].split() == ["variant", "executions", "passed", "failed", "errors", "parity", "p50", "p95",
-                                 "saved", "nodes"]
+                                 "from", "prefix"]
     assert normal[1].split() == ["base", "(baseline)", "2", "2", "0", "0", "-", "0.100s", "0.300s", "0"]
     assert normal[2].split() == ["new", "2", "0", "2", "1", "1", "0.200s", "2.000s", "2"]
-    assert normal[3] == "prefix sharing: 1 node executions saved by 1 shared prefix execution"
+    assert normal[3] == ("prefix sharing: 1 node execution saved (net): forked executions took 2 nodes from 1 shared "
+                         "prefix execution (the 'from prefix' column) that ran 1 node")
     assert "slowest executions:" in normal
     assert any(line.split() == ["2.000s", "new/c2", "wtb-r-new-c2"] for line in normal)
     assert "store: sqlite:///x.db  run: r1" in normal
