@@ -336,17 +336,22 @@ class Batch:
                     "another pytest-xdist worker claimed this execution but recorded no result in time "
                     "(its store writes may have failed: see that worker's failures)",
                 )
-            row = self.results.execution_row(spec.run_id, spec.key)
-            if row is not None:
-                result = self.results.result_from_row(row)
-                if result is not None:
-                    return result
-                if owner_is_dead(row["owner"]) and self.results.take_over(
-                    spec.run_id, spec.key, row["owner"], self.owner
-                ):
-                    self._futures[spec.key] = Future()
-                    self._submit(spec, slotted=False)
-                    return self.wait(spec.key)
+            try:
+                row = self.results.execution_row(spec.run_id, spec.key)
+                result = self.results.result_from_row(row) if row is not None else None
+                taken = result is None and row is not None and owner_is_dead(row["owner"]) and (
+                    self.results.take_over(spec.run_id, spec.key, row["owner"], self.owner)
+                )
+            except StoreError as exc:  # the store went away: the item fails, the summary names it unsaved
+                failed = _internal_failure(spec, f"another pytest-xdist worker claimed this execution, but its result "
+                                           f"could not be read from the store: {exc}")
+                return dataclasses.replace(failed, store_error=str(exc))
+            if result is not None:
+                return result
+            if taken:
+                self._futures[spec.key] = Future()
+                self._submit(spec, slotted=False)
+                return self.wait(spec.key)
             # Another process owns this execution; there is no cross-process event to wait on.
             time.sleep(REMOTE_POLL_S)
 

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_wtb.errors import ConfigError, WtbError
 from pytest_wtb.execute.backends.base import Backend
-from pytest_wtb.pytest import hookspecs
+from pytest_wtb.pytest import hookspecs, xdist_start
 from pytest_wtb.pytest.backend_compare import BackendComparison
 from pytest_wtb.pytest.items import FIXTURE, item_param, parametrize, select_variants
 from pytest_wtb.pytest.properties import PropertySearch, examples_dir, property_param, tune_given_test
@@ -132,8 +132,15 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     config = session.config
     collection_failed = session.testsfailed and not config.option.continue_on_collection_errors
     if not config.option.collectonly and not collection_failed and session.items:
-        config.stash[SESSION_KEY].start(session.items)
-    return (yield)
+        try:
+            config.stash[SESSION_KEY].start(session.items)
+        except pytest.UsageError as exc:
+            xdist_start.start_failed(session, exc)  # re-raised, or (on an xdist worker) handed on
+    try:
+        return (yield)
+    except KeyboardInterrupt:  # xdist interrupts the run when a worker stopped: say why, as without -n
+        xdist_start.raise_worker_usage_error(config)
+        raise
 
 
 @pytest.fixture
@@ -254,6 +261,7 @@ def _store_summary(config: pytest.Config) -> list[str]:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
+    xdist_start.worker_down(node)
     lines = getattr(node, "workeroutput", {}).get("wtb_store_summary", [])
     node.config.stash[STORE_SUMMARY_KEY] = node.config.stash.get(STORE_SUMMARY_KEY, []) + list(lines)
     wtb = node.config.stash.get(SESSION_KEY, None)

@@ -94,6 +94,8 @@ class RunHistory:
     def finish(self, status: str) -> None:
         """End the run in the store, then prune old runs if --wtb-keep-days asks (one process does)."""
         self.lifecycle.stop()
+        if self.lifecycle.lost:
+            self.notes.append(self.lifecycle.lost)
         try:
             self.store.results.end_run(self.run_id, status)
         except WtbError as exc:

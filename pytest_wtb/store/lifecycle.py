@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import delete, func, select, update
@@ -89,8 +90,11 @@ class SessionLifecycleManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.beat_errors = 0
+        self._file_id: tuple[int, int] | None = None
+        self.lost: str | None = None  # set by stop() when the store file went away during the run
 
     def start(self) -> Reaped:
+        self._file_id = _file_id(self.results.url.sqlite_path)
         reaped = reap_abandoned(self.results, self.abandon_after_s, by=self.run_id)
         self._thread = threading.Thread(target=self._beat, name="wtb-heartbeat", daemon=True)
         self._thread.start()
@@ -108,6 +112,30 @@ class SessionLifecycleManager:
         if self._thread is not None:
             self._thread.join(timeout=1.0)  # a beat stuck on a dead store must not hold up exit
             self._thread = None
+        self.lost = self._file_lost()
+
+    def _file_lost(self) -> str | None:
+        """A SQLite file deleted (or replaced) mid-run takes every write into the unlinked file without an
+        error: only its inode tells, so compare it with the one the run opened."""
+        path = self.results.url.sqlite_path
+        if self._file_id is None or path is None or _file_id(path) == self._file_id:
+            return None
+        what = "deleted" if not path.exists() else "replaced by another file"
+        return (
+            f"pytest-wtb: the SQLite store {path} was {what} while this run was going: its results and "
+            "checkpoints could not be saved (they went into the deleted file); `show`, `replay` and "
+            "--wtb-against will not find this run"
+        )
+
+
+def _file_id(path: Path | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 @dataclass(frozen=True)
