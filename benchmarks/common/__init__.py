@@ -1,0 +1,1 @@
+"""What every benchmark family shares: generated projects, running commands, store queries, medians, tables."""
