@@ -27,8 +27,10 @@ from pytest_wtb.execute.batch import owner_label
 from pytest_wtb.model import ExecutionResult, ExecutionSpec
 from pytest_wtb.plan.canonical import ADVICE, InputError, canonical_input
 from pytest_wtb.plan.executions import thread_id_for
+from pytest_wtb.pytest.outcomes import mark_complete
 from pytest_wtb.pytest.run_view import WtbRun, as_run
-from pytest_wtb.report.failures import execution_failure_text, parity_text, unknown_keys_text
+from pytest_wtb.report.failures import execution_failure_text, parity_failures
+from pytest_wtb.report.records import diff_rows
 from pytest_wtb.verdict.compare import compare, short, unknown_keys
 
 if TYPE_CHECKING:
@@ -42,12 +44,8 @@ WAIT_S: Final = 24 * 3600.0  # the backend reports timeouts itself (--wtb-timeou
 def parity_error(text: str) -> AssertionError:
     """An AssertionError whose text says everything (the property item drops its traceback)."""
     error = AssertionError(text)
-    error.wtb_complete = True  # type: ignore[attr-defined]
+    mark_complete(error)
     return error
-
-
-def complete_text(exc: BaseException) -> bool:
-    return bool(getattr(exc, "wtb_complete", False)) or isinstance(exc, ExecutionFailed)
 
 
 def case_id_for(value: Any) -> str:
@@ -85,6 +83,7 @@ class BenchRunner:
             )
         )
         self.owner = owner_label(session.worker_id)
+        self.item: str | None = None  # the nodeid whose call phase runs now (set by the plugin)
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -120,8 +119,34 @@ class BenchRunner:
             except WtbError:
                 pass  # the execution still runs; its row is missing (noted when recording fails too)
             self.backend.submit(spec, future.set_result)
-        results = [f.result(timeout=WAIT_S) for f in futures]
-        return [self._record(r) for r in results]
+        results = [self._record(f.result(timeout=WAIT_S)) for f in futures]
+        self._note(scope, variants, results)
+        return results
+
+    def _note(self, scope: str, variants: Sequence[Variant], results: list[ExecutionResult]) -> None:
+        """Into the run's records (summary table, reports): the executions, and the item that made them,
+        counted with its first non-baseline variant (the one a property item or a parity check is about)."""
+        records = self.session.records
+        records.note_run_id(self.session.run_id)
+        base_key = next((r.key for v, r in zip(variants, results, strict=True) if v.baseline), None)
+        for v, r in zip(variants, results, strict=True):
+            records.note_execution(r, scope, v.baseline, None if v.baseline else base_key)
+        if self.item is not None and results:
+            subject = next((r for v, r in zip(variants, results, strict=True) if not v.baseline), results[0])
+            records.note_item(self.item, subject.key, None if subject.key == base_key else base_key)
+
+    def note_parity(self, base: ExecutionResult, others: Sequence[ExecutionResult], spec: ParitySpec) -> None:
+        """The current item's parity mismatches, for the summary's parity column and the reports."""
+        if self.item is None:
+            return
+        rows: list[dict[str, str]] = []
+        for other in others:
+            base_state, own_state = base.state or {}, other.state or {}
+            missing = unknown_keys(base_state, own_state, spec)
+            rows += [{"path": k, "baseline": "<missing>", "other": "<missing>"} for k in missing]
+            rows += diff_rows(compare(base_state, own_state, spec))
+        if rows:
+            self.session.records.note_parity(self.item, rows)
 
     def _record(self, result: ExecutionResult) -> ExecutionResult:
         try:
@@ -136,25 +161,6 @@ class BenchRunner:
 
     def close(self) -> None:
         self.backend.close()
-
-
-def parity_failures(
-    base: ExecutionResult, others: Sequence[ExecutionResult], spec: ParitySpec, store_display: str | None
-) -> list[str]:
-    """One text per variant whose final state differs from the baseline's (or lacks a parity key)."""
-    texts = []
-    base_state = base.state or {}
-    for other in others:
-        own_state = other.state or {}
-        missing = unknown_keys(base_state, own_state, spec)
-        if missing:
-            present = sorted(set(base_state) | set(own_state))
-            texts.append(unknown_keys_text(other, base, missing, present))
-            continue
-        diffs = compare(base_state, own_state, spec)
-        if diffs:
-            texts.append(parity_text(baseline=base, other=other, diffs=diffs, store_display=store_display))
-    return texts
 
 
 @dataclass(frozen=True)
@@ -183,11 +189,13 @@ class ModuleVariants:
         raise WtbError(f"{self.scope} declares no variant named {name!r}; its variants: {known}")
 
 
-def module_variants(module: ModuleType) -> ModuleVariants:
+def module_variants(module: ModuleType, hint: str = "") -> ModuleVariants:
     """The variants declared in ``module`` (what wtb_bench runs); WtbError if it has none."""
     variants = variants_in(vars(module))
     if not variants:
-        raise WtbError(f"{module.__name__} declares no @wtb.variant: wtb_bench runs the variants of the test's module")
+        raise WtbError(
+            f"{module.__name__} declares no @wtb.variant: wtb_bench runs the variants of the test's module{hint}"
+        )
     return ModuleVariants(module.__name__, tuple(variants), check_variant_set(variants))
 
 
@@ -259,6 +267,9 @@ class WtbBench:
         runs = self.run_all(input, [base, *others])
         base_run = runs[0]
         failures = parity_failures(base_run.result, [r.result for r in runs[1:]], spec, self._runner.store_display)
+        self._runner.note_parity(base_run.result, [r.result for r in runs[1:]], spec)
+        if failures and not others:
+            raise parity_error(failures[0] + "\n" + input_line(input))
         if failures:
             verb = "differs" if len(failures) == 1 else "differ"
             raise parity_error(

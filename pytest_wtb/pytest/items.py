@@ -24,6 +24,7 @@ from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult
 from pytest_wtb.plan.canonical import ADVICE, InputError, canonical_input
 from pytest_wtb.plan.executions import ExecutionRequest
 from pytest_wtb.pytest.run_view import WtbRun, as_run
+from pytest_wtb.pytest.variant_hints import variants_hint
 
 FIXTURE = "wtb_run"
 
@@ -121,7 +122,8 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck) -> None:
     module = metafunc.module
     variants = variants_in(vars(module))
     if not variants:
-        raise _fail(test, f"takes {FIXTURE} but {module.__name__} declares no @wtb.variant")
+        raise _fail(test, f"takes {FIXTURE} but {module.__name__} declares no @wtb.variant"
+                    + variants_hint(metafunc.config, module))
     try:
         baseline = check_variant_set(variants)
     except WtbError as exc:
@@ -131,7 +133,7 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck) -> None:
         raise _fail(
             test,
             f"@wtb.parity needs a baseline variant to compare against, and none of {names} is one: "
-            "declare one with @wtb.variant(baseline=True)",
+            "declare one with @wtb.variant(baseline=True)" + variants_hint(metafunc.config, module, always=False),
         )
     for v in variants:
         problem = checks.error(v)

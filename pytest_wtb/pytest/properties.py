@@ -120,7 +120,7 @@ class PropertySearch:
         except ImportError:
             pytest.fail("pytest-wtb: @wtb.cases(strategy=...) needs Hypothesis: pip install hypothesis", pytrace=False)
 
-        from pytest_wtb.pytest.bench import complete_text
+        from pytest_wtb.pytest.outcomes import complete_text
 
         param, runner = self.param, self.runner
         test = item.obj
@@ -146,8 +146,9 @@ def check_example(param: PropertyParam, runner: BenchRunner, value: Any, test: A
     """One example: run the executions, fail on errors and parity, then run the test body."""
     __tracebackhide__ = True
     from pytest_wtb.errors import ExecutionFailed
-    from pytest_wtb.pytest.bench import failed_execution_text, input_line, parity_error, parity_failures
+    from pytest_wtb.pytest.bench import failed_execution_text, input_line, parity_error
     from pytest_wtb.pytest.run_view import as_run
+    from pytest_wtb.report.failures import baseline_keys_text, parity_failures
 
     base_variant = param.compared_with
     variants = [param.variant] if base_variant is None else [base_variant, param.variant]
@@ -164,6 +165,11 @@ def check_example(param: PropertyParam, runner: BenchRunner, value: Any, test: A
     if base is not None and param.parity is not None:
         failures = parity_failures(base, [own], param.parity, display)
         if failures:
+            runner.note_parity(base, [own], param.parity)
             raise parity_error(failures[0] + "\n" + input_line(value))
+    elif param.parity is not None and param.variant is param.baseline:
+        typo = baseline_keys_text(own, param.parity)
+        if typo:
+            raise parity_error(typo + "\n" + input_line(value))
     baseline_run = as_run(base, value) if base is not None else None
     test(**kwargs, wtb_run=as_run(own, value, baseline_run))

@@ -21,7 +21,7 @@ from pytest_wtb.pytest.backend_compare import BackendComparison
 from pytest_wtb.pytest.items import ItemParam, VariantCheck, item_param
 from pytest_wtb.pytest.run_view import WtbRun, as_run
 from pytest_wtb.pytest.settings import Settings
-from pytest_wtb.report.failures import execution_failure_text, parity_text, unknown_keys_text
+from pytest_wtb.report.failures import baseline_keys_text, execution_failure_text, parity_text, unknown_keys_text
 from pytest_wtb.report.progress import LiveProgress
 from pytest_wtb.report.progress import for_session as progress_for
 from pytest_wtb.report.records import RunRecords, diff_rows
@@ -190,6 +190,10 @@ class WtbSession:
         against: list[str] = []
         if self.history is not None and param is not None:
             against = self.history.against_failures(item.nodeid, item.user_properties, run, param)
+        if param is not None and param.parity is not None and param.variant is param.baseline:
+            typo = baseline_keys_text(run.result, param.parity)  # the baseline's own item
+            if typo:
+                raise AssertionError(typo)
         if param is None or param.parity is None or run.baseline is None:
             if against:
                 raise AssertionError("\n\n".join(against))

@@ -14,6 +14,13 @@ from pytest_wtb.store.urls import StoreURL, parse_store_url
 
 BUILTIN_BACKENDS: Final = ("threads", "ray")
 DEFAULT_THREAD_WORKERS: Final = 16
+# a thread each, or a Ray actor process each: past this a machine runs out of threads or memory long
+# before the run gets faster, and the failure would be an INTERNALERROR instead of a usage error
+MAX_WORKERS: Final = 1024
+# options that only the ray backend reads: given on the command line for a run without ray, they
+# would be silently ignored
+RAY_ONLY: Final = ("wtb_ray_address", "wtb_max_pending", "wtb_ray_num_cpus", "wtb_ray_memory",
+                   "wtb_ray_max_concurrency")
 
 
 @dataclass(frozen=True)
@@ -92,14 +99,33 @@ class Settings:
 Lookup = Callable[[str], tuple[str | None, Path]]
 
 
-def _int(flag: str, raw: str, minimum: int) -> int:
+def _int(flag: str, raw: str, minimum: int, maximum: int | None = None, why: str = "") -> int:
+    valid = f">= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{flag}={raw!r} is not a whole number; use an integer >= {minimum}") from None
+        raise ConfigError(f"{flag}={raw!r} is not a whole number; use an integer {valid}") from None
     if value < minimum:
-        raise ConfigError(f"{flag}={value} is too small; use an integer >= {minimum}")
+        raise ConfigError(f"{flag}={value} is too small; use an integer {valid}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{flag}={value} is too large; use an integer {valid}{why}")
     return value
+
+
+def _workers(raw: str, backends: tuple[str, ...]) -> int:
+    each = {"threads": "a thread", "ray": "a Ray actor process"}
+    what = " / ".join(each.get(b, f"a {b} worker") for b in backends)
+    return _int("--wtb-workers", raw, 1, MAX_WORKERS, f" (each worker is {what})")
+
+
+def _names(flag: str, raw: str | None, example: str) -> tuple[str, ...]:
+    """A comma-separated option: its non-empty parts; one that names nothing is a usage error."""
+    if raw is None:
+        return ()
+    parts = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+    if not parts:
+        raise ConfigError(f"{flag}={raw!r} names nothing: {example}")
+    return parts
 
 
 def _positive(flag: str, raw: str, what: str = "number", example: str = "0.5") -> float:
@@ -138,6 +164,20 @@ def backend_choices() -> str:
     return ", ".join(BUILTIN_BACKENDS) + " (or a name a plugin's pytest_wtb_make_backend accepts)"
 
 
+def ray_only_misuse(given: Callable[[str], bool], backends: tuple[str, ...]) -> str | None:
+    """Why ray-only options given on the command line cannot apply to a run without the ray backend.
+    ``given(name)``: whether that option came from the command line (an ini default is left alone:
+    it applies whenever a run does choose ray)."""
+    if set(backends) - {"threads"}:
+        return None  # ray, or a plugin's backend that may read them
+    flags = [opt.flag for opt in OPTIONS if opt.name in RAY_ONLY and given(opt.name)]
+    if not flags:
+        return None
+    which = " and ".join(flags)
+    return (f"{which} only appl{'ies' if len(flags) == 1 else 'y'} to the ray backend, but this run uses "
+            f"--wtb-backend={backends[0]}: add --wtb-backend=ray, or drop {which}")
+
+
 def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
     """Build Settings from option values; backend names are checked against the hook by the caller."""
 
@@ -147,7 +187,6 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
 
     backend = get("wtb_backend")[0] or "threads"
     workers_raw = get("wtb_workers")[0]
-    workers = _int("--wtb-workers", workers_raw, 1) if workers_raw else None
     timeout_raw = get("wtb_timeout")[0]
     retries_raw = get("wtb_retries")[0]
     pending_raw = get("wtb_max_pending")[0]
@@ -160,6 +199,8 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
             raise ConfigError(
                 f"--wtb-compare-backends={compare_raw!r} needs two different backends, e.g. threads,ray"
             )
+    workers = _workers(workers_raw, compare or (backend,)) if workers_raw else None
+    _names("--wtb-report", get("wtb_report")[0], "use e.g. --wtb-report=report.html,report.json")
     store_raw, store_base = get("wtb_store")
     store = parse_store_url(store_raw, store_base) if store_raw else parse_store_url(
         f"sqlite:///{default_store_dir / 'wtb.db'}", default_store_dir
@@ -175,7 +216,7 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         max_pending=_int("--wtb-max-pending", pending_raw, 1) if pending_raw else None,
         ray_num_cpus=_positive_float("--wtb-ray-num-cpus", get("wtb_ray_num_cpus")[0]),
         ray_memory=_int("--wtb-ray-memory", mem_raw, 1) if (mem_raw := get("wtb_ray_memory")[0]) else None,
-        ray_max_concurrency=_int("--wtb-ray-max-concurrency", conc_raw, 1)
+        ray_max_concurrency=_int("--wtb-ray-max-concurrency", conc_raw, 1, MAX_WORKERS)
         if (conc_raw := get("wtb_ray_max_concurrency")[0])
         else None,
         share_prefix=(get("wtb_share_prefix")[0] or "true").lower() not in ("false", "0", "no", "off"),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import textwrap
+from collections.abc import Sequence
 
+from pytest_wtb.declare.variants import ParitySpec
 from pytest_wtb.model import LOST, TIMED_OUT, ExecutionResult
 from pytest_wtb.store.urls import mask
-from pytest_wtb.verdict.compare import Difference, short
+from pytest_wtb.verdict.compare import Difference, compare, short, unknown_keys
 
 MAX_PATHS = 25
 
@@ -47,13 +50,41 @@ def parity_text(
     return "\n".join(lines)
 
 
+def _did_you_mean(keys: Sequence[str], present: Sequence[str]) -> str:
+    hints = []
+    for key in keys:
+        close = difflib.get_close_matches(key, present, n=1)
+        if close:
+            hints.append(f"{key!r}: did you mean {close[0]!r}?")
+        else:
+            hints.append(f"{key!r}: no key of the final state is close")
+    return "\n".join(f"  {h}" for h in hints)
+
+
 def unknown_keys_text(other: ExecutionResult, baseline: ExecutionResult, keys: list[str], present: list[str]) -> str:
-    return (
+    """Parity keys in neither final state (or, for the baseline's own item, not in its state):
+    almost always a typo that would make the check vacuous."""
+    whose = (f"baseline '{baseline.variant}'" if other is baseline
+             else f"'{other.variant}' or baseline '{baseline.variant}'")
+    lines = [
         f"parity: key{'s' if len(keys) > 1 else ''} {', '.join(map(repr, keys))} of @wtb.parity(keys=...) "
-        f"not in the final state of '{other.variant}' or baseline '{baseline.variant}' on case "
-        f"'{other.case_id}'; keys present: {', '.join(present) or '(none)'}\n"
-        f"  {baseline.variant} (baseline): {_where(baseline)}\n  {other.variant}: {_where(other)}"
-    )
+        f"not in the final state of {whose} on case '{other.case_id}'; keys present: {', '.join(present) or '(none)'}",
+        _did_you_mean(keys, present),
+        f"  {baseline.variant} (baseline): {_where(baseline)}",
+    ]
+    if other is not baseline:
+        lines.append(f"  {other.variant}: {_where(other)}")
+    return "\n".join(lines)
+
+
+def baseline_keys_text(baseline: ExecutionResult, spec: ParitySpec) -> str | None:
+    """For an item of the baseline itself: parity keys its own final state lacks. Its variants' items
+    would catch such a typo, but not in a run where only the baseline's items run (--wtb-variants, or a
+    module with one variant)."""
+    if not baseline.ok or baseline.state is None:
+        return None
+    missing = unknown_keys(baseline.state, baseline.state, spec)
+    return unknown_keys_text(baseline, baseline, missing, sorted(baseline.state)) if missing else None
 
 
 def execution_failure_text(result: ExecutionResult, store_display: str | None = None, role: str = "") -> str:
@@ -79,3 +110,25 @@ def execution_failure_text(result: ExecutionResult, store_display: str | None = 
         store = f" --store '{store_display}'" if store_display else ""
         lines.append(f"  after a fix: python -m pytest_wtb replay {result.thread_id}{store}")
     return mask("\n".join(lines))  # errors held in memory were not masked yet (stored copies are)
+
+
+def parity_failures(
+    base: ExecutionResult, others: Sequence[ExecutionResult], spec: ParitySpec, store_display: str | None
+) -> list[str]:
+    """One text per variant whose final state differs from the baseline's (or lacks a parity key)."""
+    if not others:  # only the baseline ran: its own state must still hold every key
+        typo = baseline_keys_text(base, spec)
+        return [typo] if typo else []
+    texts = []
+    base_state = base.state or {}
+    for other in others:
+        own_state = other.state or {}
+        missing = unknown_keys(base_state, own_state, spec)
+        if missing:
+            present = sorted(set(base_state) | set(own_state))
+            texts.append(unknown_keys_text(other, base, missing, present))
+            continue
+        diffs = compare(base_state, own_state, spec)
+        if diffs:
+            texts.append(parity_text(baseline=base, other=other, diffs=diffs, store_display=store_display))
+    return texts

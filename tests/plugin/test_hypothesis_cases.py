@@ -119,8 +119,10 @@ def test_doubles(wtb_run):
             "*input={'x': 10},",
         ]
     )
-    # the thread_ids in the message are real executions of the minimal input, in the store
-    failing = [r for r in rows(pytester) if r[0] == "buggy" and r[3] in result.stdout.str()]
+    # the thread_ids in the message are real executions of the minimal input, in the store (the summary
+    # table below it lists the slowest executions, shrinking's included)
+    message = result.stdout.str().split("pytest-wtb: ")[0]
+    failing = [r for r in rows(pytester) if r[0] == "buggy" and r[3] in message]
     assert len(failing) == 1 and failing[0][2] == "succeeded"
     # the failing example is saved beside the store, and the next run tries it first
     # Hypothesis's own "ci" profile (loaded when CI is set) turns the example database off on purpose

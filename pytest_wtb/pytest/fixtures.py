@@ -1,0 +1,75 @@
+"""What the plugin's fixtures hand out: ``wtb_run`` (an item's execution, or a property search) and the
+runner behind ``wtb_bench``. ``plugin.py`` declares the fixtures; the work is here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_wtb.errors import WtbError
+from pytest_wtb.pytest.items import FIXTURE, item_param
+from pytest_wtb.pytest.keys import SESSION_KEY
+from pytest_wtb.pytest.properties import CASE_ID, PropertySearch, examples_dir, property_param
+from pytest_wtb.pytest.run_view import WtbRun
+from pytest_wtb.pytest.variant_hints import variants_hint
+
+if TYPE_CHECKING:
+    from pytest_wtb.pytest.bench import BenchRunner, WtbBench
+
+RUNNER_KEY = pytest.StashKey["BenchRunner"]()
+
+
+def item_run(request: pytest.FixtureRequest) -> WtbRun | PropertySearch:
+    wtb = request.config.stash[SESSION_KEY]
+    prop = property_param(request.node)
+    if prop is not None:  # @wtb.cases(strategy=...): the call phase runs a Hypothesis search
+        runner = request.getfixturevalue("_wtb_bench_runner")
+        request.node.user_properties += [("wtb_variant", prop.variant.name), ("wtb_case", CASE_ID)]
+        return PropertySearch(prop, runner, examples_dir(wtb.settings.store, request.config.rootpath))
+    param = item_param(request.node)
+    if param is None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid} uses {FIXTURE} without pytest-wtb parameters; "
+            "declare @wtb.variant factories and @wtb.cases on the test"
+        )
+    run = wtb.run_for(param)
+    wtb.note_item(request.node.nodeid, param, run)
+    request.node.user_properties += [
+        ("wtb_variant", run.variant),
+        ("wtb_case", run.case_id),
+        ("wtb_thread_id", run.thread_id),
+        ("wtb_checkpoint_id", run.checkpoint_id or ""),
+        ("wtb_backend", run.backend),
+        ("wtb_duration_s", f"{run.duration_s:.6f}"),
+    ]
+    return run
+
+
+def bench_runner(request: pytest.FixtureRequest) -> BenchRunner:
+    from pytest_wtb.pytest.bench import BenchRunner
+
+    wtb = request.config.stash[SESSION_KEY]
+    try:
+        runner = BenchRunner(wtb, wtb.ensure_store())
+    except WtbError as exc:
+        pytest.fail(f"pytest-wtb: {exc}", pytrace=False)
+    request.config.stash[RUNNER_KEY] = runner
+    return runner
+
+
+def calling(item: pytest.Item) -> None:
+    """The call phase of ``item`` begins: executions the runner makes now are its own (the summary
+    table counts property items and ``wtb_bench`` tests with the variants they ran)."""
+    runner = item.config.stash.get(RUNNER_KEY, None)
+    if runner is not None:
+        runner.item = item.nodeid
+
+
+def bench(request: pytest.FixtureRequest, runner: Any) -> WtbBench:
+    from pytest_wtb.pytest.bench import WtbBench, module_variants
+
+    try:
+        return WtbBench(runner, module_variants(request.module, variants_hint(request.config, request.module)))
+    except WtbError as exc:
+        pytest.fail(f"pytest-wtb: {exc}", pytrace=False)
