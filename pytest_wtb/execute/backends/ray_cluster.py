@@ -62,6 +62,7 @@ class Connection:
     ray: Any
     address: str  # "local" when we started the cluster
     owns_init: bool  # we called ray.init, so we call ray.shutdown (a joined cluster keeps running)
+    watchdog: Any = None  # ray_watchdog.Watchdog of a local cluster: it dies with pytest, even on kill -9
 
 
 def target_address(option: str | None) -> str | None:
@@ -100,6 +101,9 @@ def connect(address: str | None, num_cpus: int | None, timeout_s: float = CONNEC
         _init_within(ray, {"address": address, **quiet}, timeout_s, address)
         return Connection(ray, address, owns_init=True)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from pytest_wtb.execute.backends import ray_watchdog
+
+    watchdog = ray_watchdog.Watchdog() if ray_watchdog.supported() else None
     try:
         # not in a helper thread: Ray's local processes die with the thread that started them
         ray.init(
@@ -110,8 +114,12 @@ def connect(address: str | None, num_cpus: int | None, timeout_s: float = CONNEC
             **quiet,
         )
     except Exception as exc:
+        if watchdog is not None:
+            watchdog.close()  # it kills what the failed start left behind
         raise ConfigError(f"could not start a local Ray: {type(exc).__name__}: {first_line(exc)}") from None
-    return Connection(ray, "local", owns_init=True)
+    if watchdog is not None:
+        watchdog.started()
+    return Connection(ray, "local", owns_init=True, watchdog=watchdog)
 
 
 def _init_within(ray: Any, kwargs: dict[str, Any], timeout_s: float, where: str) -> None:
@@ -143,6 +151,9 @@ def _init_within(ray: Any, kwargs: dict[str, Any], timeout_s: float, where: str)
 def disconnect(conn: Connection) -> None:
     if conn.owns_init and conn.ray.is_initialized():
         conn.ray.shutdown()
+    if conn.watchdog is not None:
+        conn.watchdog.close()  # after a clean shutdown it only finds stragglers
+        conn.watchdog = None
 
 
 # -- code shipping ---------------------------------------------------------------------------------
