@@ -58,12 +58,14 @@ def table(columns: tuple[tuple[str, int, bool], ...], rows: list[list[str]]) -> 
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from pytest_wtb.store.runs import list_runs, variant_counts
+    from pytest_wtb.store.owners import owner_pid
+    from pytest_wtb.store.runs import dead_local, list_runs, variant_counts
 
     store = open_cli_store(args.store)
     try:
         runs = list_runs(store.results, args.limit)
         counts = variant_counts(store.results, [r.run_id for r in runs])
+        dead = set(dead_local(store.results)[1])  # shown as what the next pytest run will mark them
     finally:
         store.close()
     if not runs:
@@ -71,14 +73,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(runs)} most recent run{'s' if len(runs) != 1 else ''} in {store.url.display}, newest first")
     cells = [
-        [run.run_id, _when(run.started_at), _took(run.started_at, run.ended_at), run.status, run.backend, run.git,
-         run.host or "-"]
+        [run.run_id, _when(run.started_at), _took(run.started_at, run.ended_at),
+         "abandoned" if run.run_id in dead else run.status, run.backend, run.git, run.host or "-"]
         for run in runs
     ]
     lines = table(RUNS_COLUMNS, cells)
     print(lines[0])
     for run, line in zip(runs, lines[1:], strict=True):
         print(line)
+        if run.run_id in dead:
+            print(f"    its pytest process {owner_pid(run.owner)} on this host is gone: it stopped without finishing")
+        if run.parent_run:
+            print(f"    the second backend of run {run.parent_run} (--wtb-compare-backends)")
         for c in counts.get(run.run_id, []):
             extra = f", {c.running} running" if c.running else ""
             es = "es" if c.parity_failed != 1 else ""

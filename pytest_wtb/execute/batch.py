@@ -5,56 +5,41 @@ succeeds; under pytest-xdist all workers plan the same executions and race for t
 each execution runs once per run, on whichever worker got it, and the others read its result row.
 
 Store writes are grouped: the dispatcher claims what is ready in one transaction, and one recorder
-thread writes every result that finished meanwhile in one transaction. Per-execution transactions
-cost more GIL time than a trivial workflow's execution itself. A result reaches its items only
-after it is committed, so what an item reports is what the store holds.
+thread (recorder.py) writes every result that finished meanwhile in one transaction. A result
+reaches its items only after it is committed, so what an item reports is what the store holds.
+
+Several pytest commands may write into one run (CI shards, a rerun under the same run id): with
+``code_hashes`` a stored result from other code, or one that never finished, is run again
+(store/claims.py); what ran elsewhere is noted in ``reused``, what is run again in ``replaced``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import queue
-import socket
 import threading
-import time
+from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from pytest_wtb.errors import StoreError
 from pytest_wtb.execute.backends.base import Backend, BackendContext
-from pytest_wtb.model import FAILED, LOST, ErrorInfo, ExecutionResult, ExecutionSpec
+from pytest_wtb.execute.fork_gate import ForkGate, with_lineage
+from pytest_wtb.execute.recorder import Recorder
+from pytest_wtb.execute.remote import not_run, wait_remote
+from pytest_wtb.model import ExecutionResult, ExecutionSpec
 from pytest_wtb.plan.executions import Plan
+from pytest_wtb.store.owners import owner_invocation, owner_label
 
 if TYPE_CHECKING:
     from pytest_wtb.store.results import ResultStore
 
+__all__ = ["Batch", "owner_label"]
+
 REMOTE_POLL_S = 0.05
 REMOTE_GRACE_S = 60.0
 CLAIM_CHUNK = 256  # the most executions one claim transaction takes in a plain run
-RECORD_CHUNK = 256
 FLUSH_TIMEOUT_S = 30.0  # how long stop() waits for the recorder to commit what already finished
-
-
-def owner_label(worker_id: str = "main") -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{worker_id}"
-
-
-def owner_is_dead(owner: str | None) -> bool:
-    """True only when we can see the owner is gone: a process on this host that no longer exists."""
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class Batch:
@@ -66,9 +51,11 @@ class Batch:
         results: ResultStore,
         owner: str,
         shared: bool = False,
+        code_hashes: Mapping[str, str] | None = None,
     ) -> None:
         """``shared``: other processes (xdist workers) claim from the same plan; claim only what
-        can start soon, so no worker hoards executions the others could run."""
+        can start soon, so no worker hoards executions the others could run. ``code_hashes``
+        (plan/fingerprint.py): a result stored in this run from other code is run again, not reused."""
         self.plan = plan
         self.backend = backend
         self.context = context
@@ -84,37 +71,20 @@ class Batch:
         self._claim_chunk = CLAIM_CHUNK
         self._unsubmitted: set[str] = set()  # claimed by us, not yet handed to the backend
         self._shared = shared
-        # finished results waiting for the recorder; None asks it to stop
-        self._finished: queue.SimpleQueue[tuple[ExecutionResult, str | None] | None] = queue.SimpleQueue()
-        self._recorder = threading.Thread(target=self._record_loop, name="wtb-recorder", daemon=True)
+        self._code_hashes = code_hashes
+        self._inflight: set[str] = set()  # handed to the backend by us, no result recorded yet
+        self.replaced: dict[str, str] = {}  # stale stored results run again: key -> their stored status
+        self.reused: dict[str, str] = {}  # results another pytest command holds: key -> its owner
+        self.cancelled: list[str] = []  # thread_ids the run stopped before they finished
+        self._unsafe: dict[str, str] = {}  # claimed, but must not run: key -> why
+        self._recorder = Recorder(results, context.run_id, self._finish)
         self.local_count = 0
         self.remote_count = 0
         # forks become ready when their shared prefix execution has a result
         self._ready: queue.SimpleQueue[ExecutionSpec] = queue.SimpleQueue()
-        self._forks: dict[str, list[ExecutionSpec]] = {}
-        # Forking pays only when the shared nodes cost more than a fork: the first prefix of each
-        # group is a probe. The group's prefixes that fit the backend's capacity start with it (so
-        # costly prefixes lose no time to probing; a cheap one wastes little by definition), the
-        # rest wait for the probe's node timings.
-        self._probes: dict[str, tuple[str, ...]] = {}  # probe prefix key -> its group
-        self._held: dict[tuple[str, ...], list[ExecutionSpec]] = {}
-        self._skipped: dict[str, float] = {}  # prefixes not worth running -> their probe's node seconds
-        self.unshared: dict[str, str] = {}  # fork key -> why it ran from scratch instead
-        probing = context.share_prefix_min_s > 0
-        started: dict[tuple[str, ...], int] = {}
-        for spec in plan.specs:
-            if spec.fork_from is not None:
-                self._forks.setdefault(spec.fork_from, []).append(spec)
-                continue
-            if probing and spec.is_prefix:
-                group = (spec.scope, *spec.shared_by, "\x1f", *spec.interrupt_before)
-                n = started[group] = started.get(group, 0) + 1
-                if n == 1:
-                    self._probes[spec.key] = group
-                    self._held[group] = []
-                elif n > max(1, backend.capacity):
-                    self._held[group].append(spec)
-                    continue
+        self._gate = ForkGate(plan.specs, backend.capacity, context.share_prefix_min_s)
+        self.unshared = self._gate.unshared  # fork key -> why it ran from scratch instead
+        for spec in self._gate.ready:
             self._ready.put(spec)
 
     def start(self) -> None:
@@ -127,16 +97,28 @@ class Batch:
         self._recorder.start()
         threading.Thread(target=self._dispatch, name="wtb-dispatch", daemon=True).start()
 
-    def stop(self) -> None:
+    def stop(self, why: str = "the run ended before this execution finished") -> None:
         with self._lock:
             self._stopping.set()
             never_started, self._unsubmitted = self._unsubmitted, set()
         self.backend.close()
         self._release(never_started)
-        if self._recorder.is_alive():
-            # results that already finished are written before the store closes, never dropped
-            self._finished.put(None)
-            self._recorder.join(FLUSH_TIMEOUT_S)
+        # results that already finished are written before the store closes, never dropped
+        self._recorder.stop(FLUSH_TIMEOUT_S)
+        self._cancel_unfinished(why)
+
+    def _cancel_unfinished(self, why: str) -> None:
+        """What still runs (a Ctrl-C, -x) is recorded as such: an ended run holds no `running` rows."""
+        from pytest_wtb.store.claims import cancel_unfinished
+
+        with self._lock:
+            keys, self._inflight = sorted(self._inflight), set()
+        try:
+            self.cancelled = cancel_unfinished(self.results, self.context.run_id, keys, self.owner, why)
+        except StoreError:
+            pass  # the store is gone: its rows are reaped as abandoned later
+        for key in keys:
+            self._resolve(self.specs[key], not_run(self.specs[key], why))
 
     def _release(self, keys: set[str]) -> None:
         """Claims made ahead that never ran (-x, Ctrl-C): the store keeps only what ran."""
@@ -148,15 +130,23 @@ class Batch:
             pass  # the store is gone: its rows are reaped as abandoned later
 
     def _dispatch(self) -> None:
+        try:
+            self._dispatch_all()
+        except Exception as exc:  # a bug here must fail the items, never leave them waiting forever
+            for spec in list(self.specs.values()):
+                self._resolve(spec, not_run(spec, f"pytest-wtb's dispatcher failed: {exc!r}"))
+            raise
+
+    def _dispatch_all(self) -> None:
         remaining = len(self.plan.specs)
         while remaining:
             chunk = self._next_chunk()
             remaining -= len(chunk)
             stopping, to_run = self._stopping.is_set(), []
             for spec in chunk:
-                if stopping or spec.key in self._skipped:
+                if stopping or spec.key in self._gate.skipped:
                     why = "the run stopped" if stopping else "prefix sharing did not pay for this group"
-                    self._resolve(spec, _internal_failure(spec, f"{why}: not run"))
+                    self._resolve(spec, not_run(spec, f"{why}: not run"))
                 else:
                     to_run.append(spec)
             claimed, store_error = self._claim(to_run)
@@ -171,7 +161,7 @@ class Batch:
                         self._unsubmitted.discard(spec.key)
                 if stopped:  # stop() releases its claim
                     self._slots.release()
-                    self._resolve(spec, _internal_failure(spec, "the run stopped before this execution started"))
+                    self._resolve(spec, not_run(spec, "the run stopped before this execution started"))
                     continue
                 self._submit(spec, slotted=True, store_error=store_error)
 
@@ -190,7 +180,7 @@ class Batch:
         if not chunk:
             return set(), None
         try:
-            claimed = self.results.claim_many(chunk, self.owner, self.backend.name)
+            claimed = self._claim_chunk_rows(chunk)
         except StoreError as exc:
             return {s.key for s in chunk}, str(exc)
         with self._lock:
@@ -201,66 +191,52 @@ class Batch:
             self._release(claimed)
         return claimed, None
 
+    def _claim_chunk_rows(self, chunk: list[ExecutionSpec]) -> set[str]:
+        if self._code_hashes is None:
+            return self.results.claim_many(chunk, self.owner, self.backend.name)
+        from pytest_wtb.store.claims import claim_for_run
+
+        claimed = claim_for_run(self.results, chunk, self.owner, self.backend.name, self._code_hashes)
+        mine = owner_invocation(self.owner)
+        with self._lock:
+            self.replaced.update(claimed.replaced)
+            self.reused.update((k, o) for k, o in claimed.others.items() if o and owner_invocation(o) != mine)
+        if claimed.replaced:  # LangGraph would resume from the stale result's checkpoints
+            try:
+                self.context.checkpointers.delete_threads([self.specs[k].thread_id for k in claimed.replaced])
+            except Exception as exc:  # never run on top of them: these fail, saying why
+                why = f"its thread still holds checkpoints of an earlier result that could not be cleared: {exc}"
+                self._unsafe.update(dict.fromkeys(claimed.replaced, why))
+        return claimed.won
+
     def _remote(self, spec: ExecutionSpec) -> None:
         with self._lock:
             self.remote_count += 1
         self._futures[spec.key].set_result(None)
-        if spec.key in self._forks:
+        if spec.key in self._gate.forks:
             threading.Thread(target=self._await_remote_prefix, args=(spec,), daemon=True).start()
 
     def _submit(self, spec: ExecutionSpec, slotted: bool, store_error: str | None = None) -> None:
         with self._lock:
             self.local_count += 1
+            self._inflight.add(spec.key)
             if slotted:
                 self._slotted.add(spec.key)
 
         def done(result: ExecutionResult) -> None:
             self._done(result, store_error)
 
+        unsafe = self._unsafe.pop(spec.key, None)
+        if unsafe is not None:
+            done(not_run(spec, unsafe))
+            return
         try:
             self.backend.submit(spec, done)
         except Exception as exc:
-            self._done(_internal_failure(spec, f"backend {self.backend.name} refused it: {exc!r}"), None)
+            self._done(not_run(spec, f"backend {self.backend.name} refused it: {exc!r}"), None)
 
     def _done(self, result: ExecutionResult, store_error: str | None) -> None:
-        self._finished.put((result, store_error))
-
-    def _record_loop(self) -> None:
-        while True:
-            first = self._finished.get()
-            if first is None:
-                return
-            group = [first]
-            while len(group) < RECORD_CHUNK:
-                try:
-                    item = self._finished.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._finished.put(None)  # stop after this group
-                    break
-                group.append(item)
-            for result, store_error in self._record(group):
-                self._finish(result, store_error)
-
-    def _record(
-        self, group: list[tuple[ExecutionResult, str | None]]
-    ) -> list[tuple[ExecutionResult, str | None]]:
-        to_write = [result for result, error in group if error is None]
-        try:
-            self.results.record_many(self.context.run_id, to_write)
-        except Exception as exc:  # the store went away: keep the results, say they were not saved
-            return [(result, error if error is not None else str(exc)) for result, error in group]
-        out = []
-        for result, store_error in group:
-            if store_error is None and result.status == LOST:
-                errors = [str(e) for e in result.extra.get("attempt_errors", [])]
-                try:
-                    self.results.record_dead_letter(self.context.run_id, result.key, result.thread_id, errors)
-                except Exception as exc:
-                    store_error = str(exc)
-            out.append((result, store_error))
-        return out
+        self._recorder.put(result, store_error)
 
     def _finish(self, result: ExecutionResult, store_error: str | None) -> None:
         if store_error is not None:
@@ -268,6 +244,7 @@ class Batch:
         with self._lock:
             slotted = result.key in self._slotted
             self._slotted.discard(result.key)
+            self._inflight.discard(result.key)
         if slotted:
             self._slots.release()
         self._resolve(self.specs[result.key], result)
@@ -276,43 +253,16 @@ class Batch:
         future = self._futures[spec.key]
         if not future.done():
             future.set_result(result)
-        if spec.key in self._forks:
+        if spec.key in self._gate.forks:
             self._release_forks(spec, result)
 
     def _await_remote_prefix(self, prefix: ExecutionSpec) -> None:
         self._release_forks(prefix, self._wait_remote(prefix))
 
     def _release_forks(self, prefix: ExecutionSpec, result: ExecutionResult) -> None:
-        forks = self._forks.pop(prefix.key, [])
-        if prefix.key in self._probes:
-            self._release_group(self._probes.pop(prefix.key), result)
-        if result.ok:
-            for fork in forks:
-                self._ready.put(fork)
-            return
-        if prefix.key in self._skipped:
-            took, limit = self._skipped[prefix.key] * 1000, self.context.share_prefix_min_s * 1000
-            reason = (
-                f"cheap: their shared nodes took {took:.2g} ms in a probe, under --wtb-share-prefix-min-ms={limit:g}"
-            )
-        else:
-            # never a wrong result: without a good shared checkpoint every variant runs from scratch
-            reason = f"fallback: shared prefix {prefix.thread_id} {result.status}"
-        for fork in forks:
-            full = dataclasses.replace(fork, fork_from=None, fork_thread_id=None)
-            self.specs[fork.key] = full
-            self.unshared[fork.key] = reason
-            self._ready.put(full)
-
-    def _release_group(self, group: tuple[str, ...], probe: ExecutionResult) -> None:
-        """Run the group's other prefixes, or skip them when the probe's shared nodes were cheap.
-        A failed probe decides nothing: its failure may belong to its case alone."""
-        held = self._held.pop(group, [])
-        shared_s = sum(n.duration_s for n in probe.nodes)
-        if probe.ok and shared_s < self.context.share_prefix_min_s:
-            self._skipped.update((p.key, shared_s) for p in held)
-        for prefix in held:
-            self._ready.put(prefix)
+        for spec in self._gate.release(prefix, result):
+            self.specs[spec.key] = spec  # a fork without a good prefix runs from scratch
+            self._ready.put(spec)
 
     def wait(self, key: str) -> ExecutionResult:
         """Block until the execution ``key`` has a result (ours, or another worker's via the store)."""
@@ -321,54 +271,14 @@ class Batch:
             result = self._wait_remote(self.specs[key])
         if key in self.unshared and "unshared" not in result.extra:
             result = dataclasses.replace(result, extra={**result.extra, "unshared": self.unshared[key]})
-        return _with_lineage(self.specs[key], result)
+        return with_lineage(self.specs[key], result)
 
     def _wait_remote(self, spec: ExecutionSpec) -> ExecutionResult:
-        # An owner that is alive but never records a result (its store writes failed) must not hang
-        # us forever; with --wtb-timeout we know how long a result can legitimately take.
-        limit = None
-        if spec.timeout_s is not None:
-            limit = time.monotonic() + spec.timeout_s * (self.context.retries + 1) + REMOTE_GRACE_S
-        while True:
-            if limit is not None and time.monotonic() > limit:
-                return _internal_failure(
-                    spec,
-                    "another pytest-xdist worker claimed this execution but recorded no result in time "
-                    "(its store writes may have failed: see that worker's failures)",
-                )
-            try:
-                row = self.results.execution_row(spec.run_id, spec.key)
-                result = self.results.result_from_row(row) if row is not None else None
-                taken = result is None and row is not None and owner_is_dead(row["owner"]) and (
-                    self.results.take_over(spec.run_id, spec.key, row["owner"], self.owner)
-                )
-            except StoreError as exc:  # the store went away: the item fails, the summary names it unsaved
-                failed = _internal_failure(spec, f"another pytest-xdist worker claimed this execution, but its result "
-                                           f"could not be read from the store: {exc}")
-                return dataclasses.replace(failed, store_error=str(exc))
-            if result is not None:
-                return result
-            if taken:
-                self._futures[spec.key] = Future()
-                self._submit(spec, slotted=False)
-                return self.wait(spec.key)
-            # Another process owns this execution; there is no cross-process event to wait on.
-            time.sleep(REMOTE_POLL_S)
+        return wait_remote(self.results, spec, self.owner, self.context.retries, REMOTE_GRACE_S, REMOTE_POLL_S,
+                           self._run_here)
 
-
-def _with_lineage(spec: ExecutionSpec, result: ExecutionResult) -> ExecutionResult:
-    """Lineage comes from the plan, so every xdist worker states it alike, whoever ran the fork."""
-    if spec.fork_thread_id is None or result.extra.get("forked_from") == spec.fork_thread_id:
-        return result
-    return dataclasses.replace(result, extra={**result.extra, "forked_from": spec.fork_thread_id})
-
-
-def _internal_failure(spec: ExecutionSpec, message: str) -> ExecutionResult:
-    return ExecutionResult(
-        key=spec.key,
-        thread_id=spec.thread_id,
-        variant=spec.variant_name,
-        case_id=spec.case_id,
-        status=FAILED,
-        error=ErrorInfo(type="NotRun", message=message),
-    )
+    def _run_here(self, spec: ExecutionSpec) -> ExecutionResult:
+        """Its owner died: this process runs it (the store row is ours now)."""
+        self._futures[spec.key] = Future()
+        self._submit(spec, slotted=False)
+        return self.wait(spec.key)

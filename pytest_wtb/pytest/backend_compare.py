@@ -2,15 +2,19 @@
 
 This is how a team proves that moving CI from threads to Ray (or to their own backend) changes
 nothing: same statuses, same error kinds, same final states. B's executions are recorded as a
-run of their own (``<run>-<B>``) so both sets of checkpoints stay inspectable side by side.
+run of their own (``<run>-<B>``) so both sets of checkpoints stay inspectable side by side; that run
+names its parent (``parent_run``), ends with it, and is never ``last``. The terminal summary says
+how many executions were compared and how many differed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from pytest_wtb.declare.variants import ParitySpec
+from pytest_wtb.errors import WtbError
 from pytest_wtb.execute.backends.base import Backend, BackendContext
 from pytest_wtb.execute.batch import Batch
 from pytest_wtb.model import ExecutionResult
@@ -54,10 +58,26 @@ class BackendComparison:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.batch: Batch | None = None
+        self.store: Store | None = None
+        self.run_id = ""  # the second leg's run
+        self.first = ""  # the first backend's name
+        self.compared: set[str] = set()  # execution keys checked on both backends
+        self.differed: set[str] = set()
 
-    def start(self, plan: Plan, run_id: str, context: BackendContext, store: Store, owner: str) -> None:
+    def start(
+        self,
+        plan: Plan,
+        run_id: str,
+        context: BackendContext,
+        store: Store,
+        owner: str,
+        code_hashes: Mapping[str, str] | None = None,
+    ) -> None:
+        from pytest_wtb.store.claims import join_run
+
         other_run = f"{run_id}-{self.backend.name}"[:64]
-        store.results.start_run(other_run, self.backend.name)
+        self.store, self.run_id = store, other_run
+        join_run(store.results, other_run, self.backend.name, owner, parent_run=run_id)  # ended with ours
         # the same executions under the other run's thread_ids (prefix forks re-point with them)
         renamed = {s.key: s.thread_id.replace(f"wtb-{run_id}-", f"wtb-{other_run}-", 1) for s in plan.specs}
         twin = Plan(
@@ -72,14 +92,36 @@ class BackendComparison:
             )
         )
         ctx = BackendContext(other_run, context.store_url, context.checkpointers, context.timeout_s, context.retries)
-        self.batch = Batch(twin, self.backend, ctx, store.results, owner)
+        self.batch = Batch(twin, self.backend, ctx, store.results, owner, code_hashes=code_hashes)
         self.batch.start()
 
     def check(self, result: ExecutionResult, store_display: str | None) -> str | None:
         if self.batch is None or result.key not in self.batch.specs:
             return None
-        return difference_text(result, self.batch.wait(result.key), store_display)
+        self.first = result.backend or self.first
+        differs = difference_text(result, self.batch.wait(result.key), store_display)
+        self.compared.add(result.key)
+        if differs:
+            self.differed.add(result.key)
+        return differs
 
-    def stop(self) -> None:
-        if self.batch is not None:
-            self.batch.stop()
+    def stop(self, why: str = "the run ended before this execution finished", status: str = "passed") -> None:
+        """Stop the second leg and end its run with the first's status, or 'failed' where they differ."""
+        if self.batch is None or self.store is None:
+            return
+        self.batch.stop(why)
+        if self.differed and status == "passed":
+            status = "failed"
+        try:
+            self.store.results.end_run(self.run_id, status)
+        except WtbError:
+            pass  # the first leg's end reports the store error
+
+    def summary_lines(self) -> list[str]:
+        if self.batch is None:
+            return []
+        pair = f"{self.first or 'the first backend'} and {self.backend.name}"
+        return [
+            f"pytest-wtb: backend comparison ({pair}): {len(self.compared)} execution(s) compared, "
+            f"{len(self.differed)} differed; {self.backend.name}'s executions are in run {self.run_id}"
+        ]

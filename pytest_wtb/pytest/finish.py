@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from pytest_wtb.pytest.keys import SESSION_KEY
+from pytest_wtb.pytest.session import run_status
 from pytest_wtb.report import summary
 from pytest_wtb.report.outputs import write_outputs
 
@@ -24,7 +25,7 @@ def session_finish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     wtb = config.stash.get(SESSION_KEY, None)
     if wtb is not None:
-        wtb.finish("passed" if exitstatus == 0 else "failed")
+        wtb.finish(run_status(exitstatus))  # "interrupted" for Ctrl-C
     lines = store_summary(config)
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:

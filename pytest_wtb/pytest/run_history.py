@@ -1,12 +1,17 @@
 """A run's place in the store's history: liveness, --wtb-against, --wtb-keep-days, unsaved results.
 
 WtbSession owns one of these once the store is open; it keeps session.py about the batch and items.
+It also says, in the terminal summary, what happened to runs that died, and when this command joins
+a run another pytest command started (a reused --wtb-run-id / WTB_RUN_ID, or a CI shard): what it
+reused from it and what it ran again. Joining is never silent, so a stale result cannot pass unseen.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
 
 from pytest_wtb.declare.variants import ParitySpec
 from pytest_wtb.errors import WtbError
@@ -14,16 +19,35 @@ from pytest_wtb.model import ExecutionResult
 from pytest_wtb.pytest.against import AgainstCheck, resolve_against
 from pytest_wtb.pytest.settings import Settings
 from pytest_wtb.store import Store
-from pytest_wtb.store.lifecycle import SessionLifecycleManager, prune
+from pytest_wtb.store.lifecycle import ABANDON_AFTER_S, Reaped, SessionLifecycleManager, prune
+from pytest_wtb.store.owners import owner_invocation, owner_is_dead, owner_pid
 from pytest_wtb.verdict.compare import short
 
 if TYPE_CHECKING:
+    from pytest_wtb.execute.batch import Batch
     from pytest_wtb.pytest.items import ItemParam
     from pytest_wtb.pytest.run_view import WtbRun
 
+SHOWN = 3  # executions named per line; the rest are counted
+# a run fails when any pytest command that wrote into it failed: CI shards fail together (one that
+# was interrupted or died left unfinished executions, which the next command runs again)
+_CARRIED = ("failed", "error")
+
 
 class RunHistory:
-    def __init__(self, store: Store, settings: Settings, run_id: str, worker_id: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        run_id: str,
+        worker_id: str,
+        owner: str = "",
+        joined: dict[str, Any] | None = None,
+    ) -> None:
+        """``owner``: this process's owner label; ``joined``: the run's row as it was when this
+        process joined it (None: a new run)."""
+        self.owner = owner
+        self.joined = joined
         self.store = store
         self.settings = settings
         self.run_id = run_id
@@ -36,12 +60,9 @@ class RunHistory:
     def start(self) -> None:
         """Mark dead runs abandoned, keep this one's heartbeat, find the run --wtb-against names.
         Raises StoreError for an unknown run id (the caller makes it a usage error)."""
-        reaped = self.lifecycle.start()
-        if reaped.executions or reaped.runs:
-            self.notes.append(
-                f"pytest-wtb: marked {len(reaped.runs)} run(s) and {len(reaped.executions)} execution(s) "
-                "abandoned: their pytest process stopped without finishing"
-            )
+        self.notes += reaped_lines(self.lifecycle.start(), self.run_id)
+        if self.joined is not None and owner_invocation(self.joined.get("owner")) != owner_invocation(self.owner):
+            self.notes.append(joined_line(self.run_id, self.joined))
         requested = self.settings.against
         if not requested:
             return
@@ -91,9 +112,35 @@ class RunHistory:
             pass  # the verdict still reaches pytest
         return [found.text] if found.text else []
 
+    def note_batch(self, batch: Batch) -> None:
+        """What this process reused from, and ran again in, a run other pytest commands wrote into;
+        and what the run stopped before it finished."""
+        who = "" if self.worker_id == "main" else f"[{self.worker_id}] "
+        if batch.replaced:
+            self.notes.append(
+                f"pytest-wtb: {who}run {self.run_id}: ran {len(batch.replaced)} execution(s) again whose stored "
+                "result came from other code or inputs, or never finished"
+            )
+        if batch.reused:
+            owners = sorted({_process(o) for o in batch.reused.values()})
+            self.notes.append(
+                f"pytest-wtb: {who}run {self.run_id}: {len(batch.reused)} execution(s) were not run again: another "
+                f"pytest command ({', '.join(owners[:SHOWN])}) recorded them in this run from the same code and "
+                "inputs; use a new --wtb-run-id (or unset WTB_RUN_ID) to run everything afresh"
+            )
+        if batch.cancelled:
+            more = f" and {len(batch.cancelled) - SHOWN} more" if len(batch.cancelled) > SHOWN else ""
+            self.notes.append(
+                f"pytest-wtb: {who}{len(batch.cancelled)} execution(s) had not finished when the run stopped; "
+                f"recorded as abandoned: {', '.join(batch.cancelled[:SHOWN])}{more}"
+            )
+
     def finish(self, status: str) -> None:
         """End the run in the store, then prune old runs if --wtb-keep-days asks (one process does)."""
         self.lifecycle.stop()
+        before = self.joined.get("status") if self.joined and self.joined.get("ended_at") else None
+        if before in _CARRIED and status not in _CARRIED:
+            status = str(before)  # an earlier command (a CI shard) of this run failed
         if self.lifecycle.lost:
             self.notes.append(self.lifecycle.lost)
         try:
@@ -124,3 +171,53 @@ class RunHistory:
             )
             lines += [f"  {thread_id}: {why}" for thread_id, why in sorted(self.unsaved.items())]
         return lines
+
+
+def _process(owner: str | None) -> str:
+    host = (owner or "?").partition(":")[0]
+    return f"process {owner_pid(owner)} on {host}" if owner_pid(owner) is not None else (owner or "unknown")
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else "-"
+
+
+def joined_line(run_id: str, before: dict[str, Any]) -> str:
+    """This pytest command writes into a run another command started: say so, and what that means."""
+    owner = before.get("owner")
+    if before.get("ended_at"):
+        state = f"ended {before.get('status')} at {_when(before.get('ended_at'))}"
+    elif owner_is_dead(owner):
+        state = f"its {_process(owner)} is gone"
+    else:
+        state = f"still running in {_process(owner)}" if owner else "still running"
+    commit = before.get("git_commit")
+    git = f" at git {before.get('git_branch') or '?'}@{str(commit)[:8]}" if commit else ""
+    return (
+        f"pytest-wtb: run id {run_id!r} (--wtb-run-id / WTB_RUN_ID) already names a run started "
+        f"{_when(before.get('started_at'))} on {before.get('host') or '?'}{git} ({state}); this command writes "
+        "into it: its stored results are reused only where they finished from the same code and inputs"
+    )
+
+
+def reaped_lines(reaped: Reaped, current: str) -> list[str]:
+    """What happened to runs that died: each run, why it is known dead, and what it was running."""
+    unfinished: dict[str, list[str]] = defaultdict(list)
+    for run_id, thread_id, variant, case_id in reaped.unfinished:
+        if run_id != current:
+            unfinished[run_id].append(f"{thread_id} ({variant}, {case_id})")
+    owners = dict(reaped.owners)
+    lines = []
+    for run_id in sorted((set(unfinished) | set(owners)) - {current}):
+        owner = owners.get(run_id)
+        if run_id in owners:
+            why = f"its process {owner_pid(owner)} is gone" if owner_is_dead(owner) else (
+                f"no heartbeat for {ABANDON_AFTER_S:g}s")
+            head = f"pytest-wtb: the previous run {run_id} ended without finishing ({why})"
+        else:
+            head = f"pytest-wtb: run {run_id} lost a pytest process that had not finished"
+        names = unfinished.get(run_id, [])
+        more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+        during = f" during execution{'s' if len(names) > 1 else ''} {', '.join(names[:SHOWN])}{more}" if names else ""
+        lines.append(f"{head}{during}; marked abandoned")
+    return lines

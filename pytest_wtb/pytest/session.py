@@ -16,6 +16,7 @@ from pytest_wtb.execute.backends.base import Backend, BackendContext
 from pytest_wtb.execute.batch import Batch, owner_label
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.plan.executions import make_plan
+from pytest_wtb.plan.fingerprint import Fingerprints
 from pytest_wtb.plan.prefix import Shape
 from pytest_wtb.pytest.backend_compare import BackendComparison
 from pytest_wtb.pytest.items import ItemParam, VariantCheck, item_param
@@ -53,7 +54,10 @@ class WtbSession:
         workerinput = getattr(config, "workerinput", None)
         self.worker_id: str = workerinput["workerid"] if workerinput else "main"
         testrunuid = workerinput.get("testrunuid") if workerinput else None
-        self.run_id: str = settings.run_id or (testrunuid or uuid.uuid4().hex)[:12]
+        # one per pytest command (its xdist workers share it): rows say which command wrote them
+        self.invocation: str = (testrunuid or uuid.uuid4().hex)[:12]
+        self.run_id: str = settings.run_id or self.invocation
+        self.owner = owner_label(self.worker_id, self.invocation)
         self.records = RunRecords(with_state=bool(settings.reports))  # terminal summary, reports, metrics
         self.progress: LiveProgress | None = None
         self.output_lines: list[str] = []  # what --wtb-report/--wtb-metrics wrote, for the summary
@@ -96,13 +100,14 @@ class WtbSession:
                 retries=self.settings.retries,
                 share_prefix_min_s=self.settings.share_prefix_min_s,
             )
+            code_hashes = Fingerprints().for_specs(plan.specs)  # a stale result in this run is run again
             self.batch = Batch(
-                plan, self.backend, context, store.results, owner_label(self.worker_id),
-                shared=xdist_worker(self.config),
+                plan, self.backend, context, store.results, self.owner,
+                shared=xdist_worker(self.config), code_hashes=code_hashes,
             )
             self.batch.start()
             if self.comparison is not None:
-                self.comparison.start(plan, self.run_id, context, store, owner_label(self.worker_id))
+                self.comparison.start(plan, self.run_id, context, store, self.owner, code_hashes)
             self.progress = progress_for(self.config, self.batch, xdist_worker(self.config))
             self.records.note_run_id(self.run_id)
         except WtbError as exc:
@@ -117,20 +122,23 @@ class WtbSession:
         from pytest_wtb.pytest.run_history import RunHistory
         from pytest_wtb.store import open_store
         from pytest_wtb.store.allowlist import allow_types
+        from pytest_wtb.store.claims import join_run
 
         assert self.settings.store is not None
         allow_types(self.settings.allowed_types)
         self.store = open_store(self.settings.store, max_connections=self.settings.thread_workers + 2)
         rootdir = self.config.rootpath
-        self.store.results.start_run(
+        joined = join_run(
+            self.store.results,
             self.run_id,
             self.settings.backend,
+            self.owner,
             host=socket.gethostname(),
             git_commit=_git(rootdir, "rev-parse", "HEAD"),
             git_branch=_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
             args=mask_args(self.config.invocation_params.args),  # each argument masked whole: spaces, bare @
         )
-        self.history = RunHistory(self.store, self.settings, self.run_id, self.worker_id)
+        self.history = RunHistory(self.store, self.settings, self.run_id, self.worker_id, self.owner, joined)
         self.history.start()
         return self.store
 
@@ -245,10 +253,15 @@ class WtbSession:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+        why = STOPPED_BEFORE_FINISHING.get(status, STOPPED_BEFORE_FINISHING["failed"])
         if self.batch is not None:
-            self.batch.stop()
+            self.batch.stop(why)
+            if self.history is not None:
+                self.history.note_batch(self.batch)
         if self.comparison is not None:
-            self.comparison.stop()
+            self.comparison.stop(why, status)
+            if self.history is not None:
+                self.history.notes += self.comparison.summary_lines()
         if self.history is not None:
             self.history.finish(status)  # ends the run in the store, prunes
         elif self.store is not None:
@@ -259,6 +272,22 @@ class WtbSession:
         if self.store is not None:
             self.store.close()
             self.store = None
+
+
+# why an execution still running when the run ends was not finished, by the run's end status
+STOPPED_BEFORE_FINISHING = {
+    "interrupted": "pytest was interrupted (Ctrl-C) before this execution finished",
+    "failed": "pytest ended the run (-x, --maxfail or an error) before this execution finished",
+    "passed": "pytest ended the run before this execution finished",
+    "error": "the run could not start: this execution was cancelled",
+}
+
+
+def run_status(exitstatus: int | pytest.ExitCode) -> str:
+    """The status a run is stored with, from pytest's exit status."""
+    if exitstatus == pytest.ExitCode.OK:
+        return "passed"
+    return "interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else "failed"
 
 
 def xdist_worker(config: pytest.Config) -> bool:

@@ -3,8 +3,9 @@
 A live run refreshes ``wtb_runs.heartbeat_at`` every HEARTBEAT_S seconds. A run killed without
 finishing (SIGKILL, a cancelled CI job, a lost machine) stops doing so; the next run that opens the
 store marks that run and its unfinished executions abandoned once the heartbeat is older than
-ABANDON_AFTER_S. Pruning deletes whole runs older than ``keep_days``: rows, outbox events and
-their LangGraph checkpoints, checkpoints first, so an interrupted prune is simply run again.
+ABANDON_AFTER_S, or at once when its process was on this host and is gone. Pruning deletes
+whole runs older than ``keep_days``: rows, outbox events and their LangGraph checkpoints,
+checkpoints first, so an interrupted prune is simply run again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import delete, func, select, update
 
@@ -36,41 +37,61 @@ SECONDS_PER_DAY: Final = 86400.0
 class Reaped:
     runs: tuple[str, ...]
     executions: tuple[str, ...]  # thread_ids
+    unfinished: tuple[tuple[str, str, str, str], ...] = ()  # (run_id, thread_id, variant, case_id) of those
+    owners: tuple[tuple[str, str | None], ...] = ()  # (run_id, owner) of the runs
 
 
 def reap_abandoned(
     results: ResultStore, abandon_after_s: float = ABANDON_AFTER_S, by: str = "", now: float | None = None
 ) -> Reaped:
     """Mark runs without a heartbeat for ``abandon_after_s`` seconds, and their running executions,
-    abandoned. Safe to run from several processes at once: each row is marked (and evented) once."""
+    abandoned; at once when their process is visibly gone (this host, pid gone: see runs.dead_local).
+    Safe to run from several processes at once: each row is marked (and evented) once."""
+    from pytest_wtb.store.runs import dead_local
+
     now = time.time() if now is None else now
     runs_c, ex = schema.runs.c, schema.executions.c
     last_seen = func.coalesce(runs_c.heartbeat_at, runs_c.started_at)
+    dead_owners, dead_runs = dead_local(results)
     stale_runs = select(runs_c.run_id).where(last_seen < now - abandon_after_s)
-    message = (
-        f"the pytest process running it stopped without finishing (no heartbeat for {abandon_after_s:g}s); "
-        f"marked abandoned{f' by run {by}' if by else ''}"
-    )
+    by_text = f"; marked abandoned{f' by run {by}' if by else ''}"
+    message = f"the pytest process running it stopped without finishing (no heartbeat for {abandon_after_s:g}s)"
+    returning = (ex.run_id, ex.exec_key, ex.thread_id, ex.variant, ex.case_id)
     with results.write() as conn:
-        executions = conn.execute(
+        executions: list[Any] = []
+        for owner, pid in sorted(dead_owners.items()):
+            executions += conn.execute(
+                update(schema.executions)
+                .where(ex.status == RUNNING, ex.owner == owner, ex.run_id != by)  # own run: taken over
+                .values(status=ABANDONED, ended_at=now, error_type="Abandoned",
+                        error_message=f"its pytest process {pid} on this host is gone: it stopped without "
+                                      f"finishing{by_text}")
+                .returning(*returning)
+            ).all()
+        executions += conn.execute(
             update(schema.executions)
             .where(ex.status == RUNNING, ex.run_id.in_(stale_runs))
-            .values(status=ABANDONED, ended_at=now, error_type="Abandoned", error_message=message)
-            .returning(ex.run_id, ex.exec_key, ex.thread_id)
+            .values(status=ABANDONED, ended_at=now, error_type="Abandoned", error_message=message + by_text)
+            .returning(*returning)
         ).all()
-        for run_id, exec_key, thread_id in executions:
+        for run_id, exec_key, thread_id, _, _ in executions:
             results.outbox_event(
                 conn, "execution.abandoned", run_id, exec_key=exec_key, thread_id=thread_id, by=by
             )
         runs = conn.execute(
             update(schema.runs)
-            .where(runs_c.status == RUNNING, last_seen < now - abandon_after_s)
+            .where(runs_c.status == RUNNING, (last_seen < now - abandon_after_s) | runs_c.run_id.in_(dead_runs))
             .values(status=ABANDONED, ended_at=last_seen)
-            .returning(runs_c.run_id)
+            .returning(runs_c.run_id, runs_c.owner)
         ).all()
-        for (run_id,) in runs:
+        for run_id, _ in runs:
             results.outbox_event(conn, "run.abandoned", run_id, by=by)
-    return Reaped(tuple(r[0] for r in runs), tuple(e[2] for e in executions))
+    return Reaped(
+        tuple(r[0] for r in runs),
+        tuple(e[2] for e in executions),
+        tuple((e[0], e[2], e[3], e[4]) for e in executions),
+        tuple((r[0], r[1]) for r in runs),
+    )
 
 
 class SessionLifecycleManager:

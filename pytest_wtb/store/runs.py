@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import PREFIX_LABEL, RUNNING, SUCCEEDED
 from pytest_wtb.store import schema
+from pytest_wtb.store.owners import owner_is_dead, owner_pid
 from pytest_wtb.store.results import ResultStore
 
 # the key that matches one execution across runs
@@ -32,11 +33,13 @@ class RunInfo:
     git_branch: str | None
     args: str | None
     heartbeat_at: float | None
+    owner: str | None = None  # host:pid:worker@invocation of the process that started or rejoined it
+    parent_run: str | None = None  # set on a --wtb-compare-backends second leg
 
     @classmethod
     def from_row(cls, row: Any) -> RunInfo:
-        m = row._mapping
-        return cls(**{name: m[name] for name in cls.__dataclass_fields__})
+        m = row._mapping if hasattr(row, "_mapping") else row
+        return cls(**{name: m[name] for name in cls.__dataclass_fields__ if name in m})
 
     @property
     def git(self) -> str:
@@ -93,10 +96,13 @@ def variant_counts(results: ResultStore, run_ids: list[str]) -> dict[str, list[V
 def resolve_run(results: ResultStore, ref: str, exclude: str | None = None, finished: bool = False) -> RunInfo:
     """A run by id, unique id prefix, ``last`` or ``last~N`` (N runs before the last).
 
-    ``exclude`` leaves out a run (the current one); ``finished`` only counts runs that ended.
+    ``exclude`` leaves out a run (the current one); ``finished`` only counts runs that ended. The
+    second leg of a --wtb-compare-backends run is part of its run: never ``last``, named by its id.
     """
     runs_c = schema.runs.c
     query = select(schema.runs).order_by(runs_c.started_at.desc())
+    if _LAST.match(ref.strip()):
+        query = query.where(runs_c.parent_run.is_(None))
     if exclude is not None:
         query = query.where(runs_c.run_id != exclude)
     if finished:
@@ -125,6 +131,19 @@ def resolve_run(results: ResultStore, ref: str, exclude: str | None = None, fini
         f"no run '{ref}' in store {results.url.display} (give a run id, a prefix of at least "
         f"{MIN_PREFIX} characters, last or last~N){hint}"
     )
+
+
+def dead_local(results: ResultStore) -> tuple[dict[str, int | None], list[str]]:
+    """Processes visibly gone (this host, pid gone) that own running executions or runs, with their
+    pids; and the running runs whose owner is such a process and that no live process writes into."""
+    runs_c, ex = schema.runs.c, schema.executions.c
+    with results.read() as conn:
+        running = conn.execute(select(runs_c.run_id, runs_c.owner).where(runs_c.status == RUNNING)).all()
+        owners = conn.execute(select(ex.run_id, ex.owner).where(ex.status == RUNNING).distinct()).all()
+    candidates = {o for _, o in owners if o} | {o for _, o in running if o}
+    dead = {o: owner_pid(o) for o in sorted(candidates) if owner_is_dead(o)}
+    written = {run_id for run_id, o in owners if o not in dead}  # a live (or unknown) process runs some
+    return dead, [run_id for run_id, o in running if o in dead and run_id not in written]
 
 
 def run_executions(results: ResultStore, run_id: str) -> list[dict[str, Any]]:

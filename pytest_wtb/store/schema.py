@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 metadata = MetaData()
 
@@ -46,6 +46,10 @@ runs = Table(
     Column("git_branch", String(255)),
     Column("args", Text),
     Column("heartbeat_at", Float),  # v2: refreshed while the run is alive; stale = abandoned
+    # v4: the process (host:pid:worker@invocation) that started or last rejoined the run: one on this
+    # host whose pid is gone is dead at once, without waiting for the heartbeat to go stale
+    Column("owner", String(255)),
+    Column("parent_run", String(64)),  # v4: a --wtb-compare-backends second leg: the run it belongs to
     Index("ix_wtb_runs_started_at", "started_at"),
     Index("ix_wtb_runs_status", "status", "heartbeat_at"),
 )
@@ -77,6 +81,9 @@ executions = Table(
     Column("state_blob", LargeBinary),
     Column("nodes_json", Text),
     Column("module_path", Text),  # v3: the test module's file, so `replay` can import it again
+    # v4: what the result depends on (plan/fingerprint.py): a rerun under the same run id re-runs an
+    # execution whose code or input changed instead of reporting the stored result
+    Column("code_hash", String(64)),
     PrimaryKeyConstraint("run_id", "exec_key"),
     Index("ix_wtb_executions_thread_id", "thread_id", unique=True),
     Index("ix_wtb_executions_variant_case", "variant", "case_id"),

@@ -216,14 +216,14 @@ def test_stop_writes_finished_results_and_releases_claims_that_never_started(tmp
     backend = ThreadsBackend(4)
     batch = Batch(plan, backend, BackendContext("run", store.url, store.checkpoints), store.results, "me")
     gate, entered = threading.Event(), threading.Event()
-    real_record = batch._record
+    real_record = batch._recorder._record
 
     def held_record(group: Any) -> Any:
         entered.set()
         gate.wait(30)  # hold the recorder: results pile up unrecorded, slots stay taken
         return real_record(group)
 
-    batch._record = held_record  # type: ignore[method-assign]
+    batch._recorder._record = held_record  # type: ignore[method-assign]
     batch.start()
     assert entered.wait(30)
     while backend._queue.qsize() or backend._running:  # the four submitted executions finish
@@ -243,14 +243,14 @@ def test_stop_waits_for_the_recorder_when_every_claim_was_started(tmp_path: Path
     backend = ThreadsBackend(4)
     batch = Batch(plan, backend, BackendContext("run", store.url, store.checkpoints), store.results, "me")
     gate, entered = threading.Event(), threading.Event()
-    real_record = batch._record
+    real_record = batch._recorder._record
 
     def held_record(group: Any) -> Any:
         entered.set()
         gate.wait(30)
         return real_record(group)
 
-    batch._record = held_record  # type: ignore[method-assign]
+    batch._recorder._record = held_record  # type: ignore[method-assign]
     batch.start()
     assert entered.wait(30)
     while backend._queue.qsize() or backend._running:
