@@ -47,6 +47,7 @@ class Fingerprints:
         self._installed = _installed_dirs()
         self._files: dict[str, str] = {}
         self._closures: dict[str, tuple[str, ...]] = {}  # module name -> project modules it reaches
+        self._codes: dict[tuple[str, ...], str] = {}  # root modules -> their closure's file hashes
 
     def for_specs(self, specs: Iterable[ExecutionSpec]) -> dict[str, str]:
         return {spec.key: self.of(spec) for spec in specs}
@@ -55,8 +56,11 @@ class Fingerprints:
         roots = {spec.scope, *_modules_of(spec.variant.factory)}
         for fn in dict(spec.variant.node_overrides).values():
             roots.update(_modules_of(fn))
-        reached = sorted({name for root in roots for name in self._closure(root)})
-        code = "\n".join(f"{name}:{self._file_hash(name)}" for name in reached)
+        key = tuple(sorted(roots))
+        if key not in self._codes:  # most specs share their variant's roots
+            reached = sorted({name for root in key for name in self._closure(root)})
+            self._codes[key] = "\n".join(f"{name}:{self._file_hash(name)}" for name in reached)
+        code = self._codes[key]
         raw = "\x1f".join(
             (self._versions, spec.key, spec.scope, ",".join(spec.interrupt_before), spec.fork_from or "", code)
         )
