@@ -9,7 +9,7 @@ import pytest
 
 from pytest_wtb.errors import WtbError
 from pytest_wtb.execute.backends.base import Backend
-from pytest_wtb.pytest import fixtures, hookspecs, outcomes
+from pytest_wtb.pytest import fixtures, hookspecs, outcomes, xdist_start
 from pytest_wtb.pytest.finish import session_finish, terminal_summary, worker_down
 from pytest_wtb.pytest.items import FIXTURE, parametrize, select_variants
 from pytest_wtb.pytest.keys import SESSION_KEY
@@ -63,8 +63,15 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     config = session.config
     collection_failed = session.testsfailed and not config.option.continue_on_collection_errors
     if not config.option.collectonly and not collection_failed and session.items:
-        config.stash[SESSION_KEY].start(session.items)
-    return (yield)
+        try:
+            config.stash[SESSION_KEY].start(session.items)
+        except pytest.UsageError as exc:
+            xdist_start.start_failed(session, exc)  # re-raised, or (on an xdist worker) handed on
+    try:
+        return (yield)
+    except KeyboardInterrupt:  # xdist interrupts the run when a worker stopped: say why, as without -n
+        xdist_start.raise_worker_usage_error(config)
+        raise
 
 
 @pytest.fixture
@@ -136,6 +143,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
     worker_down(node)
+    xdist_start.worker_down(node)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
