@@ -89,12 +89,22 @@ UNSENDABLE = GRAPH + '''
 import threading
 
 
+class Holder:
+    """Has a stable identity (its repr), but holds a lock: Ray cannot pickle it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __repr__(self):
+        return "Holder()"
+
+
 @wtb.variant
 def only():
     return build()
 
 
-@wtb.cases({"locked": {"q": "x", "docs": [threading.Lock()]}})
+@wtb.cases({"locked": {"q": "x", "docs": [Holder()]}})
 def test_unsendable(wtb_run):
     pass
 '''
@@ -148,7 +158,7 @@ def test_lost_timed_out_and_unsendable_executions_fail_only_their_items(
     result.stdout.fnmatch_lines([
         "*execution of variant 'stuck' on case 'one' timed out*--wtb-timeout=3*still running node 'answer'*",
     ])
-    result.stdout.fnmatch_lines(["*the input key 'docs[[]0[]]' holds a lock that Ray cannot serialize*"])
+    result.stdout.fnmatch_lines(["*the input key 'docs[[]0[]]' holds a Holder that Ray cannot serialize*lock*"])
 
 
 def test_without_an_address_a_local_ray_starts_and_stops_with_the_session(
