@@ -11,7 +11,8 @@ from pytest_wtb.declare.variants import ParitySpec
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import SUCCEEDED, ExecutionResult
 from pytest_wtb.report.failures import MAX_PATHS
-from pytest_wtb.store.results import ResultStore, input_hash
+from pytest_wtb.store.results import ResultStore
+from pytest_wtb.store.rows import input_hash
 from pytest_wtb.store.runs import RunInfo, matching_execution, resolve_run
 from pytest_wtb.verdict.compare import Difference, compare, short
 

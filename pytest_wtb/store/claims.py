@@ -20,7 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from pytest_wtb.model import RUNNING, ExecutionSpec
 from pytest_wtb.store import schema
 from pytest_wtb.store.owners import owner_invocation
-from pytest_wtb.store.results import ABANDONED, CLAIM_ROWS, ResultStore, _claim_row, outbox_row
+from pytest_wtb.store.results import CLAIM_ROWS, ResultStore
+from pytest_wtb.store.rows import ABANDONED, claim_row, outbox_row
 
 CANCELLED: Final = "Cancelled"  # error_type of an execution its run stopped before it finished
 _ex = schema.executions.c
@@ -134,7 +135,7 @@ def _reclaim_stale(
 
 
 def _row(spec: ExecutionSpec, owner: str, backend: str, now: float, code_hashes: Mapping[str, str]) -> dict[str, Any]:
-    return {**_claim_row(spec, owner, backend, now), "code_hash": code_hashes.get(spec.key)}
+    return {**claim_row(spec, owner, backend, now), "code_hash": code_hashes.get(spec.key)}
 
 
 def cancel_unfinished(results: ResultStore, run_id: str, keys: Sequence[str], owner: str, message: str) -> list[str]:

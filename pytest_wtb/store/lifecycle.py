@@ -22,7 +22,8 @@ from sqlalchemy import delete, func, select, update
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import RUNNING
 from pytest_wtb.store import schema
-from pytest_wtb.store.results import ABANDONED, ResultStore
+from pytest_wtb.store.results import ResultStore
+from pytest_wtb.store.rows import ABANDONED
 
 if TYPE_CHECKING:
     from pytest_wtb.store import Store

@@ -5,16 +5,12 @@ The driver processes (pytest, or its xdist workers) are the only writers of thes
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any, Final
 
 from sqlalchemy import Connection, Table, bindparam, case, delete, insert, select, update
@@ -22,14 +18,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from pytest_wtb.errors import StoreError
-from pytest_wtb.model import FAILED, FINAL_STATUSES, LOST, RUNNING, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
-from pytest_wtb.plan.executions import canonical_input
-from pytest_wtb.store import migrations, schema
+from pytest_wtb.model import RUNNING, ExecutionResult, ExecutionSpec
+from pytest_wtb.store import migrations, rows, schema
 from pytest_wtb.store.engines import postgres_engine, sqlite_engine
-from pytest_wtb.store.serde import StoredDataRefused, strict_serde
+from pytest_wtb.store.rows import claim_row, outbox_row
+from pytest_wtb.store.serde import strict_serde
 from pytest_wtb.store.urls import StoreURL, mask
 
-ABANDONED: Final = "abandoned"  # a stored status only: the run that owned the execution died
 # rows per multi-row INSERT: far below SQLite's 32,766 bound variables at 13 columns a row
 CLAIM_ROWS: Final = 500
 
@@ -141,7 +136,7 @@ class ResultStore:
         with self.write() as conn:
             for start in range(0, len(specs), CLAIM_ROWS):
                 chunk = specs[start : start + CLAIM_ROWS]
-                rows = [_claim_row(s, owner, backend, now) for s in chunk]
+                rows = [claim_row(s, owner, backend, now) for s in chunk]
                 stmt = dialect.insert(schema.executions).values(rows).on_conflict_do_nothing()
                 won.update(r[0] for r in conn.execute(stmt.returning(_ex.exec_key)))
             self.outbox_events(conn, [
@@ -187,7 +182,7 @@ class ResultStore:
         if not results:
             return
         now = time.time()
-        rows = [self._result_row(run_id, r, now) for r in results]
+        values = [rows.result_row(self.serde, run_id, r, now) for r in results]
         events = [
             outbox_row(f"execution.{r.status}", run_id, exec_key=r.key, thread_id=r.thread_id,
                        checkpoint_id=r.checkpoint_id, attempts=r.attempts,
@@ -195,33 +190,15 @@ class ResultStore:
             for r in results
         ]
         with self.write() as conn:
-            conn.execute(_RECORD, rows)
+            conn.execute(_RECORD, values)
             self.outbox_events(conn, events)
 
-    def _result_row(self, run_id: str, result: ExecutionResult, now: float) -> dict[str, Any]:
-        state_type, state_blob = (None, None)
-        if result.state is not None:
-            state_type, state_blob = self.serde.dumps_typed(result.state)
-        err = result.error
-        return dict(
-            b_run_id=run_id,
-            b_exec_key=result.key,
-            status=result.status,
-            attempts=result.attempts,
-            backend=result.backend,
-            worker=result.worker,
-            started_at=result.started_at or None,
-            ended_at=now,
-            duration_s=result.duration_s,
-            error_type=err.type if err else None,
-            error_message=mask(err.message) if err else None,
-            error_node=err.node if err else None,
-            error_traceback=mask(err.traceback) if err else None,
-            checkpoint_id=result.checkpoint_id,
-            state_type=state_type,
-            state_blob=state_blob,
-            nodes_json=json.dumps([asdict(n) for n in result.nodes]),
-        )
+    def load_state(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        return rows.load_state(self.serde, row)
+
+    def result_from_row(self, row: dict[str, Any]) -> ExecutionResult | None:
+        """The ExecutionResult another process recorded, or None while it is still running."""
+        return rows.result_from_row(self.serde, row)
 
     def execution_row(self, run_id: str, key: str) -> dict[str, Any] | None:
         ex = schema.executions.c
@@ -233,50 +210,6 @@ class ResultStore:
         with self.read() as conn:
             row = conn.execute(select(schema.executions).where(schema.executions.c.thread_id == thread_id)).first()
         return dict(row._mapping) if row is not None else None
-
-    def load_state(self, row: dict[str, Any]) -> dict[str, Any] | None:
-        if row["state_blob"] is None:
-            return None
-        try:
-            state: dict[str, Any] = self.serde.loads_typed((row["state_type"], bytes(row["state_blob"])))
-        except StoredDataRefused as exc:
-            raise StoredDataRefused(f"the stored final state of thread_id {row['thread_id']}: {exc}") from None
-        return state
-
-    def result_from_row(self, row: dict[str, Any]) -> ExecutionResult | None:
-        """The ExecutionResult another process recorded, or None while it is still running."""
-        status = LOST if row["status"] == ABANDONED else row["status"]
-        if status not in FINAL_STATUSES:
-            return None
-        err = None
-        if row["error_type"]:
-            err = ErrorInfo(
-                type=row["error_type"],
-                message=row["error_message"] or "",
-                node=row["error_node"],
-                traceback=row["error_traceback"] or "",
-            )
-        nodes = tuple(NodeRun(**n) for n in json.loads(row["nodes_json"] or "[]"))
-        try:
-            state = self.load_state(row)
-        except StoredDataRefused as exc:  # its items fail saying why; nothing stored was revived
-            status, state, err = FAILED, None, ErrorInfo(type="StoredDataRefused", message=str(exc))
-        return ExecutionResult(
-            key=row["exec_key"],
-            thread_id=row["thread_id"],
-            variant=row["variant"],
-            case_id=row["case_id"],
-            status=status,
-            state=state,
-            checkpoint_id=row["checkpoint_id"],
-            error=err,
-            started_at=row["started_at"] or 0.0,
-            duration_s=row["duration_s"] or 0.0,
-            attempts=row["attempts"] or 1,
-            backend=row["backend"] or "",
-            worker=row["worker"] or "",
-            nodes=nodes,
-        )
 
     def record_parity(self, **row: Any) -> None:
         with self.write() as conn:
@@ -300,49 +233,6 @@ class ResultStore:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def outbox_row(event_type: str, run_id: str, **fields: Any) -> dict[str, Any]:
-    exec_key, thread_id = fields.pop("exec_key", None), fields.pop("thread_id", None)
-    return dict(
-        event_id=uuid.uuid4().hex,
-        run_id=run_id,
-        exec_key=exec_key,
-        thread_id=thread_id,
-        event_type=event_type,
-        payload_json=json.dumps(fields, default=str),
-        created_at=time.time(),
-        processed_at=None,
-    )
-
-
-def _claim_row(spec: ExecutionSpec, owner: str, backend: str, now: float) -> dict[str, Any]:
-    return dict(
-        run_id=spec.run_id,
-        exec_key=spec.key,
-        thread_id=spec.thread_id,
-        scope=spec.scope,
-        variant=spec.variant_name,
-        case_id=spec.case_id,
-        input_hash=input_hash(spec.input),
-        status=RUNNING,
-        attempts=0,
-        owner=owner,
-        backend=backend,
-        started_at=now,
-        module_path=_module_file(spec.scope),
-    )
-
-
-def input_hash(value: Any) -> str:
-    """What wtb_executions.input_hash holds: tells whether a case's input changed between runs."""
-    return hashlib.sha256(canonical_input(value).encode()).hexdigest()
-
-
-def _module_file(scope: str) -> str | None:
-    """The file of the test module that declares the variants, so `replay` can import it again."""
-    path = getattr(sys.modules.get(scope), "__file__", None)
-    return str(path) if path else None
 
 
 def _short(exc: BaseException) -> str:
