@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from pytest_wtb.model import RUNNING
 from pytest_wtb.store import Store, open_store, parse_store_url, schema
 from pytest_wtb.store.lifecycle import ABANDON_AFTER_S, SessionLifecycleManager, prune, reap_abandoned
-from pytest_wtb.store.results import ABANDONED
+from pytest_wtb.store.rows import ABANDONED
 from tests.unit.store.builders import spec, write_run
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import LOST, RUNNING, ErrorInfo
 from pytest_wtb.store import Store, open_store, parse_store_url, schema
-from pytest_wtb.store.results import ABANDONED, ResultStore
+from pytest_wtb.store.results import ResultStore
+from pytest_wtb.store.rows import ABANDONED
 from tests.unit.store.builders import result, spec
 
 if TYPE_CHECKING:
