@@ -85,6 +85,12 @@ class ExecutionResult:
     store_error: str | None = None  # set when the result could not be saved
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, spec: ExecutionSpec, status: str, **fields: Any) -> ExecutionResult:
+        """A result of ``spec``, named as the spec names its execution."""
+        return cls(key=spec.key, thread_id=spec.thread_id, variant=spec.variant_name, case_id=spec.case_id,
+                   status=status, **fields)
+
     @property
     def ok(self) -> bool:
         return self.status == SUCCEEDED

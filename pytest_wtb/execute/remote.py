@@ -17,14 +17,7 @@ if TYPE_CHECKING:
 
 
 def not_run(spec: ExecutionSpec, message: str) -> ExecutionResult:
-    return ExecutionResult(
-        key=spec.key,
-        thread_id=spec.thread_id,
-        variant=spec.variant_name,
-        case_id=spec.case_id,
-        status=FAILED,
-        error=ErrorInfo(type="NotRun", message=message),
-    )
+    return ExecutionResult.of(spec, FAILED, error=ErrorInfo(type="NotRun", message=message))
 
 
 def wait_remote(

@@ -79,20 +79,12 @@ def execute(
     progress = progress or Progress()
     progress.started = time.time()
     t0 = time.perf_counter()
-    base: dict[str, Any] = dict(
-        key=spec.key,
-        thread_id=spec.thread_id,
-        variant=spec.variant_name,
-        case_id=spec.case_id,
-        started_at=progress.started,
-        backend=backend,
-        worker=worker or worker_label(),
-    )
+    base: dict[str, Any] = dict(started_at=progress.started, backend=backend, worker=worker or worker_label())
     try:
         graph = compile_variant(spec.variant, checkpointer, interrupt_before=spec.interrupt_before)
     except GraphBuildError as exc:
         err = ErrorInfo(type="GraphBuildError", message=str(exc), traceback=user_traceback(exc))
-        return ExecutionResult(status=FAILED, error=err, duration_s=time.perf_counter() - t0, **base)
+        return ExecutionResult.of(spec, FAILED, error=err, duration_s=time.perf_counter() - t0, **base)
 
     config: RunnableConfig = {"configurable": {"thread_id": spec.thread_id}}
     nodes: list[NodeRun] = []
@@ -130,8 +122,9 @@ def execute(
         snapshot = graph.get_state(config)
     except Exception as exc:
         node = _failing_node(graph, config, progress)
-        return ExecutionResult(
-            status=FAILED,
+        return ExecutionResult.of(
+            spec,
+            FAILED,
             error=error_info(exc, node),
             checkpoint_id=_last_checkpoint_id(graph, config),
             duration_s=time.perf_counter() - t0,
@@ -139,8 +132,9 @@ def execute(
             **base,
         )
     values = snapshot.values if isinstance(snapshot.values, dict) else {"__root__": snapshot.values}
-    return ExecutionResult(
-        status=SUCCEEDED,
+    return ExecutionResult.of(
+        spec,
+        SUCCEEDED,
         state=dict(values),
         checkpoint_id=snapshot.config["configurable"].get("checkpoint_id"),
         duration_s=time.perf_counter() - t0,

@@ -61,12 +61,9 @@ def timeout_result(
     elapsed = time.time() - started_at
     where = f"; it was still running node '{', '.join(nodes)}'" if nodes else ""
     message = f"execution timed out after {elapsed:.1f}s (--wtb-timeout={spec.timeout_s:g}){where}"
-    return ExecutionResult(
-        key=spec.key,
-        thread_id=spec.thread_id,
-        variant=spec.variant_name,
-        case_id=spec.case_id,
-        status=TIMED_OUT,
+    return ExecutionResult.of(
+        spec,
+        TIMED_OUT,
         error=ErrorInfo(type="Timeout", message=message, node=", ".join(nodes) or None),
         started_at=started_at,
         duration_s=elapsed,

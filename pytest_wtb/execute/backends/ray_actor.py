@@ -181,18 +181,15 @@ def is_infra(exc: BaseException) -> bool:
 
 
 def failed(spec: ExecutionSpec, kind: str, message: str, worker: str = "") -> ExecutionResult:
-    return ExecutionResult(key=spec.key, thread_id=spec.thread_id, variant=spec.variant_name,
-                           case_id=spec.case_id, status=FAILED, error=ErrorInfo(type=kind, message=message),
-                           backend="ray", worker=worker)
+    return ExecutionResult.of(spec, FAILED, error=ErrorInfo(type=kind, message=message), backend="ray", worker=worker)
 
 
 def lost(spec: ExecutionSpec, message: str, errors: list[str], started: float, worker: str) -> ExecutionResult:
     """Given up after every attempt lost its worker; ``errors`` has one line per attempt."""
-    return ExecutionResult(key=spec.key, thread_id=spec.thread_id, variant=spec.variant_name,
-                           case_id=spec.case_id, status=LOST, error=ErrorInfo(type="WorkerDied", message=message),
-                           attempts=len(errors), started_at=started,
-                           duration_s=time.time() - started if started else 0.0, backend="ray", worker=worker,
-                           extra={"attempt_errors": list(errors)})
+    return ExecutionResult.of(spec, LOST, error=ErrorInfo(type="WorkerDied", message=message),
+                              attempts=len(errors), started_at=started,
+                              duration_s=time.time() - started if started else 0.0, backend="ray", worker=worker,
+                              extra={"attempt_errors": list(errors)})
 
 
 def spec_problem(spec: ExecutionSpec, exc: BaseException) -> str:
