@@ -7,7 +7,8 @@
 
 from typing import Any
 
-from pytest_wtb.declare.variants import Variant, cases, parity, variant
+from pytest_wtb.declare.parity import parity
+from pytest_wtb.declare.variants import Variant, cases, variant
 from pytest_wtb.errors import ExecutionFailed, WtbError
 from pytest_wtb.execute.backends.base import Backend, BackendContext
 from pytest_wtb.model import ExecutionResult, ExecutionSpec

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pytest_wtb.declare.variants import ParitySpec
+from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.model import SUCCEEDED
 from pytest_wtb.store.runs import pair_executions
 from pytest_wtb.verdict.compare import Difference, compare, short

@@ -17,7 +17,6 @@ from pytest_wtb.errors import DeclarationError
 F = TypeVar("F", bound=Callable[..., Any])
 
 CASES_ATTR = "_wtb_cases"
-PARITY_ATTR = "_wtb_parity"
 # matched whole (fullmatch): "$" would let a name end in a newline, which breaks test ids and -k
 _NAME_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
 _NAME_RULE = "use letters, digits, '_', '.' or '-' (no spaces, newlines or other control characters)"
@@ -207,30 +206,6 @@ def _build_case_set(inputs: Sequence[Any] | Mapping[str, Any], ids: Sequence[str
             return CaseSet((), f"case id {case_id!r} appears twice")
         seen.add(case_id)
     return CaseSet(tuple(Case(i, v) for i, v in pairs))
-
-
-@dataclass(frozen=True)
-class ParitySpec:
-    keys: tuple[str, ...] | None = None
-    rel_tol: float = 1e-9
-    abs_tol: float = 0.0
-
-
-def parity(
-    *, keys: Sequence[str] | None = None, rel_tol: float = 1e-9, abs_tol: float = 0.0
-) -> Callable[[F], F]:
-    """Compare each variant's final state with the baseline's on the same case before the test runs."""
-    if isinstance(keys, str):
-        raise DeclarationError(f"@wtb.parity(keys=...) takes a list of state keys, got the string {keys!r}")
-    if rel_tol < 0 or abs_tol < 0:
-        raise DeclarationError("@wtb.parity tolerances must be >= 0")
-    spec = ParitySpec(tuple(keys) if keys is not None else None, float(rel_tol), float(abs_tol))
-
-    def mark(test: F) -> F:
-        setattr(test, PARITY_ATTR, spec)
-        return test
-
-    return mark
 
 
 def variants_in(namespace: Mapping[str, Any]) -> list[Variant]:

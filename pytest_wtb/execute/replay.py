@@ -17,7 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
 
-from pytest_wtb.declare.variants import ParitySpec, Variant, variants_in
+from pytest_wtb.declare.parity import ParitySpec
+from pytest_wtb.declare.variants import Variant, variants_in
 from pytest_wtb.errors import WtbError
 from pytest_wtb.execute.fork import FORKED_FROM
 from pytest_wtb.execute.graphs import compile_variant, node_names

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_wtb.declare.variants import ParitySpec
+from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import SUCCEEDED, ExecutionResult
 from pytest_wtb.report.failures import MAX_PATHS

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
-from pytest_wtb.declare.variants import ParitySpec, Variant, check_variant_set, variants_in
+from pytest_wtb.declare.parity import ParitySpec
+from pytest_wtb.declare.variants import Variant, check_variant_set, variants_in
 from pytest_wtb.errors import ExecutionFailed, WtbError
 from pytest_wtb.execute.backends.base import BackendContext
 from pytest_wtb.execute.backends.threads import ThreadsBackend

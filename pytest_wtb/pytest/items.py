@@ -8,16 +8,8 @@ from typing import Any
 
 import pytest
 
-from pytest_wtb.declare.variants import (
-    CASES_ATTR,
-    PARITY_ATTR,
-    Case,
-    CaseSet,
-    ParitySpec,
-    Variant,
-    check_variant_set,
-    variants_in,
-)
+from pytest_wtb.declare.parity import PARITY_ATTR, ParitySpec
+from pytest_wtb.declare.variants import CASES_ATTR, Case, CaseSet, Variant, check_variant_set, variants_in
 from pytest_wtb.errors import GraphBuildError, WtbError
 from pytest_wtb.execute.graphs import validate_variant
 from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult

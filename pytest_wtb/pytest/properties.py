@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from pytest_wtb.declare.variants import CaseSet, ParitySpec, Variant
+from pytest_wtb.declare.parity import ParitySpec
+from pytest_wtb.declare.variants import CaseSet, Variant
 
 if TYPE_CHECKING:
     from pytest_wtb.pytest.bench import BenchRunner

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from pytest_wtb.declare.variants import ParitySpec
+from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.errors import WtbError
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.pytest.against import AgainstCheck, resolve_against

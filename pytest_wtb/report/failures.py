@@ -6,7 +6,7 @@ import difflib
 import textwrap
 from collections.abc import Sequence
 
-from pytest_wtb.declare.variants import ParitySpec
+from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.model import LOST, TIMED_OUT, ExecutionResult
 from pytest_wtb.store.urls import mask
 from pytest_wtb.verdict.compare import Difference, compare, short, unknown_keys

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from pytest_wtb.declare.variants import ParitySpec
+from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.report.failures import show_hint
 from pytest_wtb.report.records import RunRecords, cell_outcome, diff_rows, variant_rows
 from pytest_wtb.verdict.compare import compare

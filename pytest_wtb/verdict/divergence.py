@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_wtb.declare.variants import ParitySpec
+from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.verdict.compare import Difference, compare, short
 from pytest_wtb.verdict.history import Step
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 import pytest_wtb as wtb
-from pytest_wtb.declare.variants import CASES_ATTR, PARITY_ATTR, Case, check_variant_set, variants_in
+from pytest_wtb.declare.parity import PARITY_ATTR
+from pytest_wtb.declare.variants import CASES_ATTR, Case, check_variant_set, variants_in
 from pytest_wtb.errors import DeclarationError
 from pytest_wtb.plan.executions import ExecutionRequest, execution_key, make_plan, thread_id_for
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from pytest_wtb.declare.variants import ParitySpec
+from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.report import html as html_report
 from pytest_wtb.report.failures import baseline_keys_text, unknown_keys_text

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from pytest_wtb.cli.rundiff import diff_runs, format_diff
-from pytest_wtb.declare.variants import ParitySpec
+from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import ErrorInfo
 from pytest_wtb.pytest.against import AgainstCheck, resolve_against
