@@ -31,3 +31,7 @@ class StoreError(WtbError):
 
 class ExecutionFailed(WtbError):
     """An execution raised, timed out or was lost; raised in every item that uses it."""
+
+
+class ComparatorError(WtbError):
+    """A ``@wtb.parity(compare={key: comparator})`` comparator raised: the item fails naming both."""
