@@ -13,6 +13,9 @@ from pytest_wtb.errors import ExecutionFailed, WtbError
 from pytest_wtb.execute.backends.base import Backend, BackendContext
 from pytest_wtb.model import ExecutionResult, ExecutionSpec
 
+# comparators import only the standard library here; rapidfuzz loads on the first text comparison
+from pytest_wtb.verdict.comparators import close, embedding_distance, ignore, judge, text_similarity, unordered
+
 __all__ = [
     "Backend",
     "BackendContext",
@@ -22,8 +25,14 @@ __all__ = [
     "Variant",
     "WtbError",
     "cases",
+    "close",
+    "embedding_distance",
+    "ignore",
+    "judge",
     "parity",
     "strategies",
+    "text_similarity",
+    "unordered",
     "variant",
 ]
 
