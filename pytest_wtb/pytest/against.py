@@ -76,6 +76,8 @@ class AgainstCheck:
             lines.append(f"  {d.path}")
             lines.append(f"    {then:<{width}} {short(d.baseline)}")
             lines.append(f"    {now:<{width}} {short(d.other)}")
+            if d.reason:
+                lines.append(f"    {'reason:':<{width}} {d.reason}")
         if n > MAX_PATHS:
             lines.append(f"  ... and {n - MAX_PATHS} more key paths")
         lines.append(

@@ -20,14 +20,15 @@ from pytest_wtb.plan.fingerprint import Fingerprints
 from pytest_wtb.plan.prefix import Shape
 from pytest_wtb.pytest.backend_compare import BackendComparison
 from pytest_wtb.pytest.items import ItemParam, VariantCheck, item_param
+from pytest_wtb.pytest.parity_check import item_diffs
 from pytest_wtb.pytest.run_view import WtbRun, as_run
 from pytest_wtb.pytest.settings import Settings
 from pytest_wtb.report.failures import baseline_keys_text, execution_failure_text, parity_text, unknown_keys_text
 from pytest_wtb.report.progress import LiveProgress
 from pytest_wtb.report.progress import for_session as progress_for
-from pytest_wtb.report.records import RunRecords, diff_rows
+from pytest_wtb.report.records import RunRecords
 from pytest_wtb.store.urls import mask_args
-from pytest_wtb.verdict.compare import compare, unknown_keys
+from pytest_wtb.verdict.compare import unknown_keys
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy: only import it once a run has wtb items
     from pytest_wtb.pytest.run_history import RunHistory
@@ -219,9 +220,7 @@ class WtbSession:
             self.records.note_parity(item.nodeid, [{"path": k, "baseline": "<missing>", "other": "<missing>"}
                                                    for k in missing])
             raise AssertionError(unknown_keys_text(run.result, base, missing, present))
-        diffs = compare(base_state, own_state, param.parity)
-        if diffs:
-            self.records.note_parity(item.nodeid, diff_rows(diffs))
+        diffs = item_diffs(self.records, item, base, run.result, (base_state, own_state), param.parity)
         self._record_parity(item, run, base, diffs)
         if diffs or against:
             own = [parity_text(baseline=base, other=run.result, diffs=diffs, store_display=self.store_display)]

@@ -7,6 +7,7 @@ import textwrap
 from collections.abc import Sequence
 
 from pytest_wtb.declare.parity import ParitySpec
+from pytest_wtb.errors import ComparatorError
 from pytest_wtb.model import LOST, TIMED_OUT, ExecutionResult
 from pytest_wtb.store.urls import mask
 from pytest_wtb.verdict.compare import Difference, compare, short, unknown_keys
@@ -42,12 +43,31 @@ def parity_text(
         lines.append(f"  {diff.path}")
         lines.append(f"    {b + ':':<{width}} {short(diff.baseline)}")
         lines.append(f"    {o + ':':<{width}} {short(diff.other)}")
+        if diff.reason:
+            lines.append(f"    {'reason:':<{width}} {diff.reason}")
     if len(diffs) > MAX_PATHS:
         lines.append(f"  ... and {len(diffs) - MAX_PATHS} more key paths")
     lines.append(f"  {b + ':':<{width}} {_where(baseline)}")
     lines.append(f"  {o + ':':<{width}} {_where(other)}")
     lines.append(f"  {show_hint(other.thread_id, store_display)}")
     return "\n".join(lines)
+
+
+def comparator_failure(exc: ComparatorError, baseline: ExecutionResult, other: ExecutionResult) -> ComparatorError:
+    """``exc`` (which names the key and the comparator) with the executions it was comparing."""
+    b, o = f"{baseline.variant} (baseline)", other.variant
+    width = max(len(b), len(o)) + 1
+    return ComparatorError(
+        f"{exc}\n  while comparing variant '{o}' with baseline '{baseline.variant}' on case '{other.case_id}'\n"
+        f"  {b + ':':<{width}} {_where(baseline)}\n  {o + ':':<{width}} {_where(other)}"
+    )
+
+
+def parity_properties(diffs: Sequence[Difference]) -> list[tuple[str, str]]:
+    """JUnit properties of an item's parity verdict: its outcome and the differing key paths."""
+    if not diffs:
+        return [("wtb_parity", "passed")]
+    return [("wtb_parity", "failed"), ("wtb_parity_diff", ", ".join(d.path for d in diffs))]
 
 
 def _did_you_mean(keys: Sequence[str], present: Sequence[str]) -> str:

@@ -59,7 +59,14 @@ def jsonable(value: Any, depth: int = 0) -> Any:
 
 
 def diff_rows(diffs: Iterable[Difference]) -> list[dict[str, str]]:
-    return [{"path": d.path, "baseline": short(d.baseline, 400), "other": short(d.other, 400)} for d in diffs]
+    """One row per differing path; ``reason`` only where a comparator said how they differ."""
+    rows = []
+    for d in diffs:
+        row = {"path": d.path, "baseline": short(d.baseline, 400), "other": short(d.other, 400)}
+        if d.reason:
+            row["reason"] = d.reason
+        rows.append(row)
+    return rows
 
 
 def execution_record(
