@@ -26,6 +26,7 @@ def item_diffs(
 ) -> list[Difference]:
     """``states``: (baseline's, own) final states. Raises ComparatorError naming key, comparator,
     variants, case and thread_ids when a comparator raised (the item fails with that text)."""
+    __tracebackhide__ = True
     try:
         diffs = compare(states[0], states[1], spec)
     except ComparatorError as exc:

@@ -157,5 +157,10 @@ def unknown_keys(baseline: Mapping[str, Any], other: Mapping[str, Any], spec: Pa
 
 
 def short(value: Any, width: int = 100) -> str:
-    text = messages.describe(value) if messages.is_message(value) else repr(value)
+    if messages.is_message(value):
+        text = messages.describe(value)
+    elif isinstance(value, list | tuple) and any(map(messages.is_message, value)):  # a conversation
+        text = "[" + ", ".join(messages.describe(v) if messages.is_message(v) else repr(v) for v in value) + "]"
+    else:
+        text = repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."
