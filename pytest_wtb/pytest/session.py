@@ -23,6 +23,7 @@ from pytest_wtb.pytest.items import ItemParam, VariantCheck, item_param
 from pytest_wtb.pytest.parity_check import item_diffs
 from pytest_wtb.pytest.run_view import WtbRun, as_run
 from pytest_wtb.pytest.settings import Settings
+from pytest_wtb.pytest.trajectories import item_trajectory_failure
 from pytest_wtb.report.failures import baseline_keys_text, execution_failure_text, parity_text, unknown_keys_text
 from pytest_wtb.report.progress import LiveProgress
 from pytest_wtb.report.progress import for_session as progress_for
@@ -221,10 +222,11 @@ class WtbSession:
                                                    for k in missing])
             raise AssertionError(unknown_keys_text(run.result, base, missing, present))
         diffs = item_diffs(self.records, item, base, run.result, (base_state, own_state), param.parity)
+        parted = item_trajectory_failure(self, item, base, run.result, param.parity.trajectory)
         self._record_parity(item, run, base, diffs)
-        if diffs or against:
+        if diffs or against or parted:
             own = [parity_text(baseline=base, other=run.result, diffs=diffs, store_display=self.store_display)]
-            raise AssertionError("\n\n".join((own if diffs else []) + against))
+            raise AssertionError("\n\n".join((own if diffs else []) + ([parted] if parted else []) + against))
 
     def _record_parity(self, item: pytest.Item, run: WtbRun, base: ExecutionResult, diffs: list[Any]) -> None:
         if self.store is None:

@@ -11,6 +11,7 @@ from pytest_wtb.errors import ComparatorError
 from pytest_wtb.model import LOST, TIMED_OUT, ExecutionResult
 from pytest_wtb.store.urls import mask
 from pytest_wtb.verdict.compare import Difference, compare, short, unknown_keys
+from pytest_wtb.verdict.trajectory import Divergence, TrajectoryStep
 
 MAX_PATHS = 25
 
@@ -152,3 +153,42 @@ def parity_failures(
         if diffs:
             texts.append(parity_text(baseline=base, other=other, diffs=diffs, store_display=store_display))
     return texts
+
+
+def _step_text(step: TrajectoryStep | None) -> str:
+    if step is None:
+        return "(no such step: its trajectory had ended)"
+    return f"step {step.step} node {step.describe()}  checkpoint_id {step.checkpoint_id}"
+
+
+def trajectory_lines(found: Divergence, labels: tuple[str, str], threads: tuple[str, str],
+                     store_display: str | None) -> list[str]:
+    """Where two trajectories part: why, both sides' step (nodes, tool calls, checkpoint id), and the
+    command that shows the two executions side by side. ``labels``/``threads``: (baseline, other)."""
+    width = max(map(len, labels)) + 1
+    store = f" --store '{store_display}'" if store_display else ""
+    return [
+        f"  {found.why}",
+        f"    {labels[0] + ':':<{width}} {_step_text(found.baseline)}",
+        f"    {labels[1] + ':':<{width}} {_step_text(found.other)}",
+        f"  step by step: python -m pytest_wtb show {threads[1]} --diff {threads[0]}{store}",
+    ]
+
+
+def parted_at(found: Divergence) -> int:
+    where = found.other or found.baseline
+    return where.step if where is not None else found.index
+
+
+def trajectory_text(*, baseline: ExecutionResult, other: ExecutionResult, found: Divergence,
+                    store_display: str | None = None) -> str:
+    b, o = f"{baseline.variant} (baseline)", other.variant
+    width = max(len(b), len(o)) + 1
+    lines = [
+        f"parity: variant '{o}' takes a different trajectory from baseline '{baseline.variant}' on case "
+        f"'{other.case_id}' (trajectory=\"{found.mode}\"): they part at step {parted_at(found)}",
+        *trajectory_lines(found, (b, o), (baseline.thread_id, other.thread_id), store_display),
+        f"  {b + ':':<{width}} {_where(baseline)}",
+        f"  {o + ':':<{width}} {_where(other)}",
+    ]
+    return "\n".join(lines)

@@ -147,12 +147,17 @@ class RunRecords:
     def note_item(self, nodeid: str, key: str, baseline_key: str | None) -> None:
         self.items.setdefault(
             nodeid, {"nodeid": nodeid, "key": key, "baseline_key": baseline_key, "outcome": None,
-                     "parity": None, "message": None}
+                     "parity": None, "trajectory": None, "message": None}
         )
 
     def note_parity(self, nodeid: str, diffs: list[dict[str, str]]) -> None:
         if nodeid in self.items:
             self.items[nodeid]["parity"] = diffs
+
+    def note_trajectory(self, nodeid: str, row: dict[str, Any]) -> None:
+        """Where this item's trajectory parted from the baseline's (verdict/trajectory.divergence_row)."""
+        if nodeid in self.items:
+            self.items[nodeid]["trajectory"] = row
 
     def note_report(self, nodeid: str, when: str, outcome: str, wasxfail: bool, message: str | None) -> None:
         item = self.items.get(nodeid)
@@ -216,7 +221,7 @@ def variant_rows(records: RunRecords) -> list[VariantRow]:
         c = counts[owner["variant"]]
         if item["outcome"] in c:
             c[item["outcome"]] += 1
-        if item["parity"]:
+        if item["parity"] or item.get("trajectory"):
             c["parity"] += 1
     rows = []
     for name, recs in by_variant.items():
@@ -271,7 +276,7 @@ def cell_outcome(rec: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> 
     if rec["status"] != "succeeded":
         return "error"
     outcomes = {i["outcome"] for i in items}
-    if any(i["parity"] for i in items):
+    if any(i["parity"] or i.get("trajectory") for i in items):
         return "parity"
     for name in ("failed", "error", "xpassed", "xfailed", "passed", "skipped"):
         if name in outcomes:

@@ -179,3 +179,34 @@ def compare_trajectories(base: Trajectory, other: Trajectory, mode: str) -> Dive
     assert missing is not None
     return Divergence(mode, missing, base[missing], _at(other, missing),
                       "the baseline's step is not in the variant's trajectory")
+
+
+def stored_divergence(saver: Any, base_thread: str, other_thread: str, mode: str) -> Divergence | None:
+    """Compare two stored executions' trajectories (read from the same saver)."""
+    return compare_trajectories(trajectory_of(saver, base_thread), trajectory_of(saver, other_thread), mode)
+
+
+def step_row(step: TrajectoryStep | None) -> dict[str, Any] | None:
+    """A JSON-ready view of one step, for reports (None: that side has no such step)."""
+    if step is None:
+        return None
+    return {"step": step.step, "nodes": list(step.nodes), "tool_calls": [call_text(c) for c in step.tool_calls],
+            "checkpoint_id": step.checkpoint_id}
+
+
+def divergence_row(found: Divergence, base_thread: str, other_thread: str) -> dict[str, Any]:
+    """What reports show of a trajectory divergence: the mode, why, and both sides' step."""
+    return {"mode": found.mode, "index": found.index, "why": found.why,
+            "baseline": step_row(found.baseline), "other": step_row(found.other),
+            "baseline_thread_id": base_thread, "thread_id": other_thread}
+
+
+def divergence_label(found: Divergence) -> str:
+    """One short line (a JUnit property): 'step N: baseline nodes / variant nodes'."""
+    where = found.other or found.baseline
+    step_no = where.step if where is not None else found.index
+
+    def nodes(s: TrajectoryStep | None) -> str:
+        return s.describe() if s is not None else "(none)"
+
+    return f"step {step_no}: {nodes(found.baseline)} / {nodes(found.other)}"

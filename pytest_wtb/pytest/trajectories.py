@@ -1,0 +1,64 @@
+"""``@wtb.parity(trajectory=...)`` for items, --wtb-against, --wtb-compare-backends and wtb_bench.
+
+Trajectories are read from the store's checkpoints after both executions ended (never from code:
+checkpoint values only), with one saver per store for the process's main thread, where items and
+wtb_bench check parity.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from pytest_wtb.model import ExecutionResult
+from pytest_wtb.report.failures import trajectory_text
+from pytest_wtb.verdict.trajectory import Divergence, divergence_label, divergence_row, stored_divergence
+
+if TYPE_CHECKING:
+    import pytest
+
+    from pytest_wtb.pytest.session import WtbSession
+    from pytest_wtb.store.checkpoints import CheckpointerSource
+
+JUNIT_PROPERTY = "wtb_trajectory_divergence"
+
+_savers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def saver_for(checkpoints: CheckpointerSource) -> Any:
+    saver = _savers.get(checkpoints)
+    if saver is None:
+        saver = _savers[checkpoints] = checkpoints.new()
+    return saver
+
+
+class TrajectoryUnreadable(Exception):
+    """A trajectory could not be read back from the store: the item fails saying so."""
+
+
+def divergence(checkpoints: CheckpointerSource, base_thread: str, other_thread: str, mode: str) -> Divergence | None:
+    try:
+        return stored_divergence(saver_for(checkpoints), base_thread, other_thread, mode)
+    except Exception as exc:  # a store outage or a value the strict serializer refuses: say which
+        raise TrajectoryUnreadable(
+            f"parity: the trajectories of threads {other_thread} and {base_thread} could not be read from the "
+            f"store: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def item_trajectory_failure(
+    session: WtbSession, item: pytest.Item, base: ExecutionResult, other: ExecutionResult, mode: str | None
+) -> str | None:
+    """The failure text when ``other`` parts from ``base``'s trajectory under ``mode`` (None: it
+    does not, or no mode was asked for); also noted for reports and as a JUnit property."""
+    if mode is None or session.store is None:
+        return None
+    try:
+        found = divergence(session.store.checkpoints, base.thread_id, other.thread_id, mode)
+    except TrajectoryUnreadable as exc:
+        return str(exc)
+    if found is None:
+        return None
+    item.user_properties.append((JUNIT_PROPERTY, divergence_label(found)))
+    session.records.note_trajectory(item.nodeid, divergence_row(found, base.thread_id, other.thread_id))
+    return trajectory_text(baseline=base, other=other, found=found, store_display=session.store_display)
