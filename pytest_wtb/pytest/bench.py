@@ -9,6 +9,7 @@ the old history.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import threading
@@ -30,6 +31,7 @@ from pytest_wtb.plan.canonical import ADVICE, InputError, canonical_input
 from pytest_wtb.plan.executions import thread_id_for
 from pytest_wtb.pytest.outcomes import mark_complete
 from pytest_wtb.pytest.run_view import WtbRun, as_run
+from pytest_wtb.pytest.trajectories import checked_mode, results_trajectory_failures
 from pytest_wtb.report.failures import execution_failure_text, parity_failures
 from pytest_wtb.report.records import diff_rows
 from pytest_wtb.verdict.compare import compare, short, unknown_keys
@@ -257,11 +259,13 @@ class WtbBench:
         rel_tol: float = 1e-9,
         abs_tol: float = 0.0,
         variants: Sequence[str | Variant] | None = None,
+        trajectory: str | None = None,
     ) -> dict[str, WtbRun]:
         """Run the baseline and the other variants on ``input`` concurrently; AssertionError (naming
-        the input and every thread_id) when a variant's final state differs from the baseline's."""
+        the input and every thread_id) when a variant's final state differs from the baseline's, or with
+        ``trajectory=`` (a @wtb.parity mode) its trajectory parts from the baseline's."""
         __tracebackhide__ = True
-        spec = parity_spec(keys, rel_tol, abs_tol)
+        spec = dataclasses.replace(parity_spec(keys, rel_tol, abs_tol), trajectory=checked_mode(trajectory))
         base = self._module.named(None)
         others = [self._module.named(v) for v in variants] if variants is not None else list(self._module.variants)
         others = [v for v in others if v.name != base.name]
@@ -269,6 +273,9 @@ class WtbBench:
         base_run = runs[0]
         failures = parity_failures(base_run.result, [r.result for r in runs[1:]], spec, self._runner.store_display)
         self._runner.note_parity(base_run.result, [r.result for r in runs[1:]], spec)
+        failures += results_trajectory_failures(self._runner.store.checkpoints, base_run.result, [
+            r.result for r in runs[1:]], spec.trajectory, self._runner.store_display, self._runner.session.records,
+            self._runner.item)
         if failures and not others:
             raise parity_error(failures[0] + "\n" + input_line(input))
         if failures:

@@ -8,8 +8,11 @@ wtb_bench check parity.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pytest_wtb.declare.parity import TRAJECTORY_MODES
+from pytest_wtb.errors import WtbError
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.report.failures import trajectory_text
 from pytest_wtb.verdict.trajectory import Divergence, divergence_label, divergence_row, stored_divergence
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
     import pytest
 
     from pytest_wtb.pytest.session import WtbSession
+    from pytest_wtb.report.records import RunRecords
     from pytest_wtb.store.checkpoints import CheckpointerSource
 
 JUNIT_PROPERTY = "wtb_trajectory_divergence"
@@ -62,3 +66,32 @@ def item_trajectory_failure(
     item.user_properties.append((JUNIT_PROPERTY, divergence_label(found)))
     session.records.note_trajectory(item.nodeid, divergence_row(found, base.thread_id, other.thread_id))
     return trajectory_text(baseline=base, other=other, found=found, store_display=session.store_display)
+
+
+def results_trajectory_failures(
+    checkpoints: CheckpointerSource, base: ExecutionResult, others: Sequence[ExecutionResult], mode: str | None,
+    store_display: str | None, records: RunRecords | None = None, nodeid: str | None = None,
+) -> list[str]:
+    """wtb_bench.assert_parity: one text per variant whose trajectory parts from the baseline's."""
+    if mode is None or not base.ok:
+        return []
+    texts = []
+    for other in others:
+        if not other.ok:
+            continue
+        try:
+            found = divergence(checkpoints, base.thread_id, other.thread_id, mode)
+        except TrajectoryUnreadable as exc:
+            texts.append(str(exc))
+            continue
+        if found is not None:
+            if records is not None and nodeid is not None:
+                records.note_trajectory(nodeid, divergence_row(found, base.thread_id, other.thread_id))
+            texts.append(trajectory_text(baseline=base, other=other, found=found, store_display=store_display))
+    return texts
+
+
+def checked_mode(trajectory: str | None) -> str | None:
+    if trajectory is not None and trajectory not in TRAJECTORY_MODES:
+        raise WtbError(f"trajectory={trajectory!r}: use one of {', '.join(TRAJECTORY_MODES)}")
+    return trajectory

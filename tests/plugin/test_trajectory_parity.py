@@ -215,3 +215,28 @@ def test_keys_only(wtb_run):
     pass
 ''')
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=len(VARIANTS))
+
+
+def test_wtb_bench_assert_parity_judges_trajectories(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_agent=AGENT + '''
+
+def test_extra_is_a_superset(wtb_bench):
+    wtb_bench.assert_parity(CASES["rain"], keys=["prepared"], variants=["extra"], trajectory="superset")
+
+
+def test_extra_is_not_strict(wtb_bench):
+    wtb_bench.assert_parity(CASES["rain"], keys=["prepared"], variants=["extra"], trajectory="strict")
+
+
+def test_a_bad_mode_says_the_choices(wtb_bench):
+    wtb_bench.assert_parity(CASES["rain"], variants=["extra"], trajectory="loose")
+''')
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines([
+        "E       AssertionError: parity: 1 of 1 variant differs from baseline 'base' on this input",
+        "*parity: variant 'extra' takes a different trajectory from baseline 'base' on case 'hyp-*' "
+        "(trajectory=\"strict\"): they part at step 6",
+        '*extra:*step 6 node agent calling lookup({"topic": "wind"})  checkpoint_id *',
+        "*trajectory='loose': use one of strict, unordered, subset, superset*",
+    ])
