@@ -107,7 +107,8 @@ class Unordered:
         if not missing and not extra:
             return True
         parts = [f"missing {_short(missing)}" if missing else "", f"extra {_short(extra)}" if extra else ""]
-        return "; ".join(p for p in parts if p) + f" (lengths {len(baseline)} vs {len(value)})"
+        lengths = f" (lengths {len(baseline)} vs {len(value)})" if len(baseline) != len(value) else ""
+        return "; ".join(p for p in parts if p) + lengths
 
     def __repr__(self) -> str:
         return "wtb.unordered()"
