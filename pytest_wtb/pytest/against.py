@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import SUCCEEDED, ExecutionResult
-from pytest_wtb.report.failures import MAX_PATHS
+from pytest_wtb.pytest.trajectories import TrajectoryUnreadable, trajectories
+from pytest_wtb.report.failures import MAX_PATHS, parted_at, trajectory_lines
 from pytest_wtb.store.results import ResultStore
 from pytest_wtb.store.rows import input_hash
 from pytest_wtb.store.runs import RunInfo, matching_execution, resolve_run
 from pytest_wtb.verdict.compare import Difference, compare, short
+from pytest_wtb.verdict.trajectory import compare_trajectories
+
+if TYPE_CHECKING:
+    from pytest_wtb.store.checkpoints import CheckpointerSource
 
 
 def resolve_against(results: ResultStore, requested: str, current_run: str) -> RunInfo | None:
@@ -40,8 +45,10 @@ class AgainstOutcome:
 
 
 class AgainstCheck:
-    def __init__(self, results: ResultStore, run: RunInfo, requested: str, current_run: str) -> None:
+    def __init__(self, results: ResultStore, run: RunInfo, requested: str, current_run: str,
+                 checkpoints: CheckpointerSource | None = None) -> None:
         self.results = results
+        self.checkpoints = checkpoints  # where trajectories are read, for @wtb.parity(trajectory=...)
         self.store_display = results.url.display
         self.run = run
         self.requested = requested
@@ -58,17 +65,39 @@ class AgainstCheck:
         if earlier is None or earlier["status"] != SUCCEEDED or not result.ok:
             return None
         diffs = compare(self.results.load_state(earlier) or {}, result.state or {}, spec)
-        if not diffs:
+        parted = self._trajectory(result, earlier, spec.trajectory)
+        if not diffs and not parted:
             return AgainstOutcome(earlier, diffs, None)
-        return AgainstOutcome(earlier, diffs, self._text(result, earlier, diffs, input_hash(case_input)))
+        return AgainstOutcome(earlier, diffs, self._text(result, earlier, diffs, input_hash(case_input), parted))
 
-    def _text(self, result: ExecutionResult, earlier: dict[str, Any], diffs: list[Difference], now_input: str) -> str:
-        then, now = f"run {self.run.run_id}:", f"this run {self.current_run}:"
+    def _labels(self) -> tuple[str, str]:
+        return f"run {self.run.run_id}:", f"this run {self.current_run}:"
+
+    def _trajectory(self, result: ExecutionResult, earlier: dict[str, Any], mode: str | None) -> list[str]:
+        """Where this execution's trajectory parts from the stored one's (no lines: it does not)."""
+        if mode is None or self.checkpoints is None:
+            return []
+        try:
+            then_t, now_t = trajectories(self.checkpoints, earlier["thread_id"], result.thread_id)
+        except TrajectoryUnreadable as exc:
+            return [f"  {exc}"]
+        found = compare_trajectories(then_t, now_t, mode) if then_t else None  # none kept: pruned
+        if found is None:
+            return []
+        labels = tuple(label.rstrip(":") for label in self._labels())
+        return [f"  trajectory=\"{mode}\": they part at step {parted_at(found)}",
+                *trajectory_lines(found, (labels[0], labels[1]), (earlier["thread_id"], result.thread_id),
+                                  self.store_display)]
+
+    def _text(self, result: ExecutionResult, earlier: dict[str, Any], diffs: list[Difference], now_input: str,
+              parted: list[str]) -> str:
+        then, now = self._labels()
         width = max(len(then), len(now))
         n = len(diffs)
+        how = f"at {n} key path{'s' if n != 1 else ''}" if diffs else "in its trajectory"
         lines = [
             f"parity: variant '{result.variant}' on case '{result.case_id}' differs from the same variant "
-            f"and case in stored {self.description} at {n} key path{'s' if n != 1 else ''}"
+            f"and case in stored {self.description} {how}"
         ]
         if earlier["input_hash"] and earlier["input_hash"] != now_input:
             lines.append("  note: the case's input changed since that run")
@@ -80,6 +109,7 @@ class AgainstCheck:
                 lines.append(f"    {'reason:':<{width}} {d.reason}")
         if n > MAX_PATHS:
             lines.append(f"  ... and {n - MAX_PATHS} more key paths")
+        lines += parted
         lines.append(
             f"  {then:<{width}} thread_id={earlier['thread_id']} checkpoint_id={earlier['checkpoint_id'] or '-'}"
         )

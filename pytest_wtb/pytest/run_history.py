@@ -73,7 +73,7 @@ class RunHistory:
                 "nothing was compared"
             )
             return
-        self.against = AgainstCheck(self.store.results, found, requested, self.run_id)
+        self.against = AgainstCheck(self.store.results, found, requested, self.run_id, self.store.checkpoints)
         self.notes.append(f"pytest-wtb: compared executions with stored {self.against.description}")
 
     def note_results(self, *results: ExecutionResult | None) -> None:
@@ -102,7 +102,7 @@ class RunHistory:
                 variant=result.variant,
                 baseline=found.earlier["variant"],
                 case_id=result.case_id,
-                passed=not found.diffs,
+                passed=found.text is None,  # a trajectory can differ where no key does
                 thread_id=result.thread_id,
                 baseline_thread_id=found.earlier["thread_id"],
                 diff_json=json.dumps([[d.path, short(d.baseline), short(d.other)] for d in found.diffs]),

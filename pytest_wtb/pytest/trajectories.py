@@ -15,7 +15,14 @@ from pytest_wtb.declare.parity import TRAJECTORY_MODES
 from pytest_wtb.errors import WtbError
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.report.failures import trajectory_text
-from pytest_wtb.verdict.trajectory import Divergence, divergence_label, divergence_row, stored_divergence
+from pytest_wtb.verdict.trajectory import (
+    Divergence,
+    Trajectory,
+    compare_trajectories,
+    divergence_label,
+    divergence_row,
+    trajectory_of,
+)
 
 if TYPE_CHECKING:
     import pytest
@@ -40,14 +47,21 @@ class TrajectoryUnreadable(Exception):
     """A trajectory could not be read back from the store: the item fails saying so."""
 
 
-def divergence(checkpoints: CheckpointerSource, base_thread: str, other_thread: str, mode: str) -> Divergence | None:
+def trajectories(checkpoints: CheckpointerSource, *thread_ids: str) -> list[Trajectory]:
+    """The stored trajectories of these threads; TrajectoryUnreadable when the store cannot say."""
     try:
-        return stored_divergence(saver_for(checkpoints), base_thread, other_thread, mode)
+        saver = saver_for(checkpoints)
+        return [trajectory_of(saver, t) for t in thread_ids]
     except Exception as exc:  # a store outage or a value the strict serializer refuses: say which
         raise TrajectoryUnreadable(
-            f"parity: the trajectories of threads {other_thread} and {base_thread} could not be read from the "
+            f"parity: the trajectories of threads {', '.join(thread_ids)} could not be read from the "
             f"store: {type(exc).__name__}: {exc}"
         ) from None
+
+
+def divergence(checkpoints: CheckpointerSource, base_thread: str, other_thread: str, mode: str) -> Divergence | None:
+    base, other = trajectories(checkpoints, base_thread, other_thread)
+    return compare_trajectories(base, other, mode)
 
 
 def item_trajectory_failure(

@@ -240,3 +240,37 @@ def test_a_bad_mode_says_the_choices(wtb_bench):
         '*extra:*step 6 node agent calling lookup({"topic": "wind"})  checkpoint_id *',
         "*trajectory='loose': use one of strict, unordered, subset, superset*",
     ])
+
+
+ONE_AGENT = AGENT.split("@wtb.variant(baseline=True)")[0] + '''
+@wtb.variant(baseline=True)
+def agent():
+    return build()
+
+
+@wtb.parity(keys=["prepared"], trajectory="subset")
+@wtb.cases({"rain": {"question": "will it rain?"}})
+def test_agent(wtb_run):
+    pass
+'''
+
+
+def test_wtb_against_judges_the_trajectory_of_the_stored_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_agent=ONE_AGENT)
+    pytester.runpytest("-p", "no:randomly", "--wtb-run-id=first").assert_outcomes(passed=1)
+    fewer = ONE_AGENT.replace("def build():", "SCRIPT = SCRIPT[:1]\n\n\ndef build():")
+    pytester.makepyfile(test_agent=fewer)
+    pytester.runpytest("-p", "no:randomly", "--wtb-against=first").assert_outcomes(passed=1)  # a subset
+    extra = ONE_AGENT.replace("def build():", "SCRIPT = [*SCRIPT, [('lookup', {'topic': 'wind'})]]\n\n\ndef build():")
+    pytester.makepyfile(test_agent=extra)
+    result = pytester.runpytest("-p", "no:randomly", "--wtb-against=first")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "E   AssertionError: parity: variant 'agent' on case 'rain' differs from the same variant and case in "
+        "stored run first (--wtb-against=first, started *) in its trajectory",
+        '*trajectory="subset": they part at step 6',
+        "*the variant's step is not in the baseline's trajectory",
+        '*this run *: step 6 node agent calling lookup({"topic": "wind"})  checkpoint_id *',
+        "*step by step: python -m pytest_wtb show wtb-*-agent-rain-* --diff wtb-*-agent-rain-* --store *",
+        "*compare the runs: python -m pytest_wtb diff * *",
+    ])
