@@ -1,6 +1,6 @@
 """Every benchmark family, one after the other (replaces ``benchmarks/run.py`` + ``benchmarks/extended.py``).
 
-    python -m benchmarks                               # threads, ray, postgres, prefix; 3 repetitions each
+    python -m benchmarks                               # threads, ray, postgres, prefix, verdicts; 3 reps each
     python -m benchmarks --only threads,prefix --reps 1 --json /tmp/wtb-all.json
     python -m benchmarks --quick                       # every family's smoke sizes, 1 repetition
 
@@ -21,7 +21,8 @@ from typing import Any
 from benchmarks.common.cli import execute
 from benchmarks.common.table import Row, table
 
-FAMILIES = {"threads": "threads", "ray": "ray_backend", "postgres": "postgres", "prefix": "prefix"}
+FAMILIES = {"threads": "threads", "ray": "ray_backend", "postgres": "postgres", "prefix": "prefix",
+            "verdicts": "verdicts"}
 
 
 def main(argv: list[str] | None = None) -> int:
