@@ -10,7 +10,7 @@ how many executions were compared and how many differed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pytest_wtb.declare.parity import ParitySpec
@@ -19,7 +19,8 @@ from pytest_wtb.execute.backends.base import Backend, BackendContext
 from pytest_wtb.execute.batch import Batch
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.plan.executions import Plan
-from pytest_wtb.report.failures import show_hint
+from pytest_wtb.pytest.trajectories import TrajectoryUnreadable, divergence
+from pytest_wtb.report.failures import parted_at, show_hint, trajectory_lines
 from pytest_wtb.verdict.compare import compare
 
 if TYPE_CHECKING:
@@ -32,8 +33,11 @@ def _kind(result: ExecutionResult) -> str:
     return result.status + (f" ({result.error.type})" if result.error else "")
 
 
-def difference_text(a: ExecutionResult, b: ExecutionResult, store_display: str | None) -> str | None:
-    """None when both backends agree on status, error kind and final state; else what differs."""
+def difference_text(
+    a: ExecutionResult, b: ExecutionResult, store_display: str | None, parted: Sequence[str] = ()
+) -> str | None:
+    """None when both backends agree on status, error kind and final state (and ``parted``, where
+    their trajectories part, is empty); else what differs."""
     lines: list[str] = []
     if (a.status, a.error.type if a.error else None) != (b.status, b.error.type if b.error else None):
         lines.append(f"  outcome: {a.backend} {_kind(a)}, {b.backend} {_kind(b)}")
@@ -43,6 +47,7 @@ def difference_text(a: ExecutionResult, b: ExecutionResult, store_display: str |
             lines.append(f"  {d.path}\n    {a.backend + ':':<9} {d.baseline!r}\n    {b.backend + ':':<9} {d.other!r}")
         if len(diffs) > MAX_PATHS:
             lines.append(f"  ... and {len(diffs) - MAX_PATHS} more key paths")
+        lines += parted
     if not lines:
         return None
     head = f"backend parity: {a.backend} and {b.backend} differ on variant '{a.variant}' case '{a.case_id}'"
@@ -95,15 +100,32 @@ class BackendComparison:
         self.batch = Batch(twin, self.backend, ctx, store.results, owner, code_hashes=code_hashes)
         self.batch.start()
 
-    def check(self, result: ExecutionResult, store_display: str | None) -> str | None:
+    def check(self, result: ExecutionResult, store_display: str | None, spec: ParitySpec | None = None) -> str | None:
+        """What differs between the two backends' runs of ``result``'s execution; with ``spec``'s
+        trajectory mode (the item's @wtb.parity) their trajectories are judged too."""
         if self.batch is None or result.key not in self.batch.specs:
             return None
         self.first = result.backend or self.first
-        differs = difference_text(result, self.batch.wait(result.key), store_display)
+        other = self.batch.wait(result.key)
+        parted = self._trajectory(result, other, spec.trajectory if spec else None, store_display)
+        differs = difference_text(result, other, store_display, parted)
         self.compared.add(result.key)
         if differs:
             self.differed.add(result.key)
         return differs
+
+    def _trajectory(self, a: ExecutionResult, b: ExecutionResult, mode: str | None,
+                    store_display: str | None) -> list[str]:
+        if mode is None or self.store is None or not (a.ok and b.ok):
+            return []
+        try:
+            found = divergence(self.store.checkpoints, a.thread_id, b.thread_id, mode)
+        except TrajectoryUnreadable as exc:
+            return [f"  {exc}"]
+        if found is None:
+            return []
+        return [f"  trajectory=\"{mode}\": they part at step {parted_at(found)}",
+                *trajectory_lines(found, (a.backend, b.backend), (a.thread_id, b.thread_id), store_display)]
 
     def stop(self, why: str = "the run ended before this execution finished", status: str = "passed") -> None:
         """Stop the second leg and end its run with the first's status, or 'failed' where they differ."""

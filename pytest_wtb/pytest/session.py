@@ -192,7 +192,7 @@ class WtbSession:
         if param is not None:
             param.fail_unrunnable()
         if self.comparison is not None:
-            differs = self.comparison.check(run.result, self.store_display)
+            differs = self.comparison.check(run.result, self.store_display, param.parity if param else None)
             if differs:
                 raise AssertionError(differs)
         if not run.result.ok:

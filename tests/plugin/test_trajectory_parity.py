@@ -274,3 +274,48 @@ def test_wtb_against_judges_the_trajectory_of_the_stored_run(pytester: pytest.Py
         "*step by step: python -m pytest_wtb show wtb-*-agent-rain-* --diff wtb-*-agent-rain-* --store *",
         "*compare the runs: python -m pytest_wtb diff * *",
     ])
+
+
+REORDERING_BACKEND = '''
+import dataclasses
+import sys
+
+from pytest_wtb.execute.backends.threads import ThreadsBackend
+
+
+class Reordering(ThreadsBackend):
+    """Threads, except that variant 'same' runs the agent of variant 'reordered' under its own name."""
+
+    name = "reordering"
+
+    def submit(self, spec, done):
+        if spec.variant.name == "same":
+            swapped = sys.modules[spec.variant.module].reordered.node_overrides
+            spec = dataclasses.replace(spec, variant=dataclasses.replace(spec.variant, node_overrides=swapped))
+        super().submit(spec, done)
+
+
+def pytest_wtb_make_backend(config, name):
+    return Reordering(2) if name == "reordering" else None
+'''
+
+
+def test_compare_backends_judges_trajectories_in_the_items_mode(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(REORDERING_BACKEND)
+    pytester.makepyfile(test_agent=AGENT + '''
+
+@wtb.parity(keys=["prepared"], trajectory="strict")
+@wtb.cases(CASES)
+def test_strict(wtb_run):
+    pass
+''')
+    result = pytester.runpytest("-p", "no:randomly", "--wtb-compare-backends=threads,reordering",
+                                "-k", "base or same")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "E   AssertionError: backend parity: threads and reordering differ on variant 'same' case 'rain'",
+        '*trajectory="strict": they part at step 2',
+        '*threads:*step 2 node agent calling search({"q": "weather"})  checkpoint_id *',
+        '*reordering:*step 2 node agent calling lookup({"topic": "rain"}), search({"q": "umbrella"})*',
+        "*step by step: python -m pytest_wtb show wtb-*-reordering-same-rain-* --diff wtb-*-same-rain-* --store *",
+    ])
