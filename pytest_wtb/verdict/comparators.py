@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 from pytest_wtb.errors import DeclarationError
+from pytest_wtb.verdict.multiset import describe, multiset_difference
 
 Verdict = bool | str
 SCORERS: Final = ("ratio", "token_sort", "token_set")
@@ -88,14 +89,6 @@ def close(*, rel_tol: float = 1e-9, abs_tol: float = 0.0) -> Close:
     return Close(_number("wtb.close(rel_tol=...)", rel_tol, 0.0), _number("wtb.close(abs_tol=...)", abs_tol, 0.0))
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equal under the default parity verdict: messages by meaning, tuples like lists, float noise ignored."""
-    from pytest_wtb.declare.parity import ParitySpec  # lazily: compare.py may come to know the comparators
-    from pytest_wtb.verdict.compare import compare
-
-    return not compare({"": a}, {"": b}, ParitySpec())
-
-
 @dataclass(frozen=True)
 class Unordered:
     """The same elements, each as often, in any order (a multiset comparison)."""
@@ -103,10 +96,10 @@ class Unordered:
     def __call__(self, baseline: Any, value: Any) -> Verdict:
         if not _is_collection(baseline) or not _is_collection(value):
             return f"{self} compares lists or sets, got {type(baseline).__name__} and {type(value).__name__}"
-        missing, extra = _multiset_difference(list(baseline), list(value))
+        missing, extra = multiset_difference(list(baseline), list(value))
         if not missing and not extra:
             return True
-        parts = [f"missing {_short(missing)}" if missing else "", f"extra {_short(extra)}" if extra else ""]
+        parts = [f"missing {describe(missing)}" if missing else "", f"extra {describe(extra)}" if extra else ""]
         lengths = f" (lengths {len(baseline)} vs {len(value)})" if len(baseline) != len(value) else ""
         return "; ".join(p for p in parts if p) + lengths
 
@@ -116,24 +109,6 @@ class Unordered:
 
 def _is_collection(value: Any) -> bool:
     return _is_seq(value) or isinstance(value, Set)
-
-
-def _multiset_difference(a: list[Any], b: list[Any]) -> tuple[list[Any], list[Any]]:
-    """(elements of a not matched in b, elements of b not matched in a), matching each element once."""
-    left = list(b)
-    missing = []
-    for x in a:
-        # plain scalars match by == at C speed; anything else by the parity verdict's meaning
-        i = next((j for j, y in enumerate(left) if (x == y if _scalar(x) and _scalar(y) else _same(x, y))), None)
-        if i is None:
-            missing.append(x)
-        else:
-            del left[i]
-    return missing, left
-
-
-def _scalar(value: Any) -> bool:
-    return value is None or (isinstance(value, str | bytes | int) and not isinstance(value, bool))
 
 
 def unordered() -> Unordered:

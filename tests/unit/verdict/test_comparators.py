@@ -9,12 +9,17 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage
 
 import pytest_wtb as wtb
+from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.errors import DeclarationError
 from pytest_wtb.verdict.comparators import cosine_distance
+from pytest_wtb.verdict.compare import compare
+from pytest_wtb.verdict.multiset import multiset_difference
 
 
 def test_close_agrees_within_tolerance_and_names_the_gap_beyond_it() -> None:
@@ -189,3 +194,42 @@ def test_importing_pytest_wtb_does_not_import_rapidfuzz() -> None:
     code = "import sys, pytest_wtb as wtb; wtb.text_similarity(0.5); print('rapidfuzz' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _pairwise_reference(a: list[Any], b: list[Any]) -> tuple[list[Any], list[Any]]:
+    """The obvious quadratic matching by the parity verdict, that the fast paths must agree with."""
+    left, missing = list(b), []
+    for x in a:
+        i = next((j for j, y in enumerate(left) if not compare({"": x}, {"": y}, ParitySpec())), None)
+        if i is None:
+            missing.append(x)
+        else:
+            del left[i]
+    return missing, left
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([0.5, 0.5 + 1e-12, 1.0, 2.5]),
+                     st.sampled_from(["a", "b"]))
+_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.tuples(inner, inner),
+    st.dictionaries(st.sampled_from(["k", "v"]), inner, max_size=2)), max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_values, max_size=8), st.lists(_values, max_size=4), st.randoms(use_true_random=False))
+def test_unordered_matching_agrees_with_the_pairwise_verdict(base: list[Any], other: list[Any], rnd: Any) -> None:
+    shuffled = base + other
+    rnd.shuffle(shuffled)
+    fast = multiset_difference(base, shuffled)
+    slow = _pairwise_reference(base, shuffled)
+    # which partner an element gets may differ, so compare the counts of unmatched elements
+    assert (len(fast[0]), len(fast[1])) == (len(slow[0]), len(slow[1]))
+    assert not fast[0], "every element of base has a partner in a shuffled superset"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_values, max_size=6), st.lists(_values, max_size=6))
+def test_unordered_finds_what_the_pairwise_verdict_finds(a: list[Any], b: list[Any]) -> None:
+    fast, slow = multiset_difference(a, b), _pairwise_reference(a, b)
+    assert (len(fast[0]), len(fast[1])) == (len(slow[0]), len(slow[1]))
+    assert (wtb.unordered()(a, b) is True) == (not slow[0] and not slow[1])
