@@ -149,7 +149,10 @@ def parity_failures(
             present = sorted(set(base_state) | set(own_state))
             texts.append(unknown_keys_text(other, base, missing, present))
             continue
-        diffs = compare(base_state, own_state, spec)
+        try:
+            diffs = compare(base_state, own_state, spec)
+        except ComparatorError as exc:
+            raise comparator_failure(exc, base, other) from None
         if diffs:
             texts.append(parity_text(baseline=base, other=other, diffs=diffs, store_display=store_display))
     return texts
