@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 from pytest_wtb.errors import DeclarationError
-from pytest_wtb.verdict.multiset import describe, multiset_difference
+from pytest_wtb.verdict.multiset import describe, multiset_difference, same
 
 Verdict = bool | str
 SCORERS: Final = ("ratio", "token_sort", "token_set")
@@ -72,9 +72,8 @@ class Close:
                 return f"{where}lengths differ: {len(a)} vs {len(b)}"
             return next((r for i, (x, y) in enumerate(zip(a, b, strict=True))
                          if (r := self._judge(f"{path}[{i}]", x, y)) is not True), True)
-        # True == 1 in Python, but a flag that became a count is a change
-        same = a == b and (type(a) is type(b) or (not isinstance(a, bool) and not isinstance(b, bool)))
-        return True if same else f"{where}{_short(a)} vs {_short(b)}: not numbers and not equal"
+        # anything else as parity judges it: messages by meaning (not ids), True is not 1
+        return True if same(a, b) else f"{where}{_short(a)} vs {_short(b)}: not numbers and not equal"
 
     def __repr__(self) -> str:
         return f"wtb.close(rel_tol={self.rel_tol:g}, abs_tol={self.abs_tol:g})"

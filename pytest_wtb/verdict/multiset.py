@@ -15,7 +15,7 @@ from pytest_wtb.verdict import messages
 from pytest_wtb.verdict.compare import compare, short
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
     """Equal under the default verdict: messages by meaning, tuples like lists, float noise ignored."""
     return not compare({"": a}, {"": b}, ParitySpec())
 
@@ -45,7 +45,7 @@ def multiset_difference(a: list[Any], b: list[Any]) -> tuple[list[Any], list[Any
     missing = []
     for x in rest:
         pool = shapes.get(_canonical(x, exact=False), [])
-        i = next((i for i, j in enumerate(pool) if _same(x, b[j])), None)
+        i = next((i for i, j in enumerate(pool) if same(x, b[j])), None)
         if i is None:
             missing.append(x)
         else:

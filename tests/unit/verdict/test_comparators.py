@@ -42,6 +42,7 @@ def test_close_walks_lists_and_dicts_and_names_the_path() -> None:
     assert "keys differ" in str(c({"a": 1.0}, {"b": 1.0}))
     assert "not numbers" in str(c("x", "y"))
     assert c(True, 1) is not True, "a bool is no number: True vs 1 differs as values"
+    assert c({"m": AIMessage("ok", id="1"), "s": 1.0}, {"m": AIMessage("ok", id="2"), "s": 1.001}) is True
 
 
 def test_unordered_agrees_on_any_order_and_names_what_is_missing_and_extra() -> None:
