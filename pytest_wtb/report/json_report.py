@@ -21,8 +21,10 @@ Schema ``pytest-wtb-report/1`` (a JSON Schema ships as ``pytest_wtb/report/asset
   checkpoint_id}]``: ``keys`` are the state keys the step wrote, null when the checkpoints could not be
   read), ``saved_nodes`` (nodes taken from a shared prefix execution instead of run), ``forked_from``
   (that prefix execution's thread_id, or null), ``store_error``, and ``items``: the tests that used
-  it, ``[{nodeid, outcome, parity, message}]`` where ``parity`` is the verdict's differing paths
-  (null: no parity check or baseline) and ``message`` the failure text.
+  it, ``[{nodeid, outcome, parity, trajectory, message}]`` where ``parity`` is the verdict's differing
+  paths (null: no parity check or baseline), ``trajectory`` where its trajectory parted from the
+  baseline's (null, or ``{mode, index, why, baseline, other, baseline_thread_id, thread_id}`` with each
+  side's ``{step, nodes, tool_calls, checkpoint_id}`` or null) and ``message`` the failure text.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def build(
             "outcome": cell_outcome(rec, items),
             "diff": _state_diff(rec, base),
             "timeline": timeline(rec, (timelines or {}).get(rec["thread_id"])),
-            "items": [{k: i[k] for k in ("nodeid", "outcome", "parity", "message")} for i in items],
+            "items": [{**{k: i[k] for k in ("nodeid", "outcome", "parity", "message")},
+                       "trajectory": i.get("trajectory")} for i in items],
         })
     rows = variant_rows(records)
     outcomes = [i["outcome"] for i in records.items.values()]
