@@ -238,3 +238,22 @@ def test_score_without_threshold(wtb_run):
         "give it a threshold, wtb.judge(score_only, min=...)*",
     ])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_comparators_give_the_same_verdicts_under_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cmp=THREE_ANSWERS + '''
+@wtb.parity(keys=["answer", "sources", "score", "debug"], compare={
+    "answer": wtb.text_similarity(0.85), "sources": wtb.unordered(), "score": wtb.close(abs_tol=0.05),
+    "debug": wtb.ignore()})
+@wtb.cases({"reset": {"q": "reset"}})
+def test_all(wtb_run):
+    pass
+''')
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "-rf")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines([
+        "*parity: variant 'far' differs from baseline 'base' on case 'reset' at 3 key paths*",
+        "*reason: * similarity 0.2* < 0.85",
+        "*reason: * missing [[]'kb#12', 'kb#40'[]]; extra [[]'blog#1'[]] (lengths 3 vs 2)",
+        "*reason: * 0.5 vs 0.7: |difference| 0.2 is beyond wtb.close(rel_tol=1e-09, abs_tol=0.05)",
+    ])
