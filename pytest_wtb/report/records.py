@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_wtb.model import ExecutionResult
+from pytest_wtb.verdict import messages
 from pytest_wtb.verdict.compare import Difference, short
 
 ITEM_OUTCOMES: Final = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
@@ -21,8 +22,11 @@ MAX_ITEMS: Final = 200
 MAX_DEPTH: Final = 12
 
 
-def jsonable(value: Any, depth: int = 0) -> Any:
-    """A JSON-ready copy of a state value; LangChain messages become {type, content, ...}."""
+def jsonable(value: Any, depth: int = 0, path: str = "") -> Any:
+    """A JSON-ready copy of a state value. LangChain messages become what the parity verdict judges
+    ({type, content, tool_calls: [{name, args}], ...}, see verdict/messages.py) without ids, so the
+    report's state diff does not flag every tool-call id two runs drew; ``path`` names the value in
+    the state, for where a tool result's call stands (``answers``)."""
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
@@ -31,23 +35,22 @@ def jsonable(value: Any, depth: int = 0) -> Any:
         return value if len(value) <= MAX_STR else value[:MAX_STR] + f"... ({len(value)} chars)"
     if depth >= MAX_DEPTH:
         return short(value)
-    msg_type = getattr(value, "type", None)
-    if isinstance(msg_type, str) and hasattr(value, "content") and hasattr(value, "additional_kwargs"):
-        out: dict[str, Any] = {"type": msg_type, "content": jsonable(value.content, depth + 1)}
-        for attr in ("name", "tool_calls", "tool_call_id"):
-            extra = getattr(value, attr, None)
-            if extra:
-                out[attr] = jsonable(extra, depth + 1)
-        return out
+    if messages.is_message(value):  # on its own, outside a conversation: no call to point at
+        return _message_json({k: v for k, v in messages.view(value).items() if k != "answers"}, depth)
     if isinstance(value, Mapping):
         items = list(value.items())
-        data = {str(k): jsonable(v, depth + 1) for k, v in items[:MAX_ITEMS]}
+        data = {str(k): jsonable(v, depth + 1, f"{path}.{k}" if path else str(k)) for k, v in items[:MAX_ITEMS]}
         if len(items) > MAX_ITEMS:
             data["..."] = f"{len(items) - MAX_ITEMS} more keys"
         return data
     if isinstance(value, list | tuple | set | frozenset):
         seq = list(value)
-        listed = [jsonable(v, depth + 1) for v in seq[:MAX_ITEMS]]
+        if any(map(messages.is_message, seq)):
+            views = messages.conversation_views(path, seq)
+            listed = [_message_json(views[i], depth) if messages.is_message(v) else jsonable(v, depth + 1)
+                      for i, v in enumerate(seq[:MAX_ITEMS])]
+        else:
+            listed = [jsonable(v, depth + 1, f"{path}[{i}]") for i, v in enumerate(seq[:MAX_ITEMS])]
         return listed + ([f"... {len(seq) - MAX_ITEMS} more"] if len(seq) > MAX_ITEMS else [])
     dump = getattr(value, "model_dump", None)
     if callable(dump):
@@ -56,6 +59,11 @@ def jsonable(value: Any, depth: int = 0) -> Any:
         except Exception:
             pass
     return short(value, MAX_STR)
+
+
+def _message_json(view: Mapping[str, Any], depth: int) -> dict[str, Any]:
+    """A message's view, leaving out empty fields (an AI message without tool calls reads {type, content})."""
+    return {k: jsonable(v, depth + 1) for k, v in view.items() if v not in (None, [], "") or k == "content"}
 
 
 def diff_rows(diffs: Iterable[Difference]) -> list[dict[str, str]]:

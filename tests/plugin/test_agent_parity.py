@@ -159,6 +159,10 @@ def test_a_different_tool_argument_fails_parity_and_fresh_ids_pass(pytester: pyt
     assert row["path"] == "messages"
     assert row["reason"] == "search queries [['weather in Paris'], []] became [['weather in Paris 2026'], []]"
     assert items["test_agent[noisy-weather]"]["parity"] is None
+    # the report's whole-state diff judges messages as the verdict does: fresh ids are no difference
+    state_diffs = {e["variant"]: e["diff"] for e in report["executions"]}
+    assert state_diffs["noisy"] == []
+    assert [r["path"] for r in state_diffs["other_query"]] == ["messages[1].tool_calls[0].args.q", "messages[2].content"]
 
 
 def test_a_comparator_that_raises_fails_the_item_naming_it(pytester: pytest.Pytester) -> None:
