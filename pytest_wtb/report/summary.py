@@ -84,6 +84,12 @@ def _problems(records: RunRecords) -> list[Line]:
             paths = ", ".join(d["path"] for d in item["parity"][:5])
             lines.append([("  " + "parity".ljust(10), {"red": True}),
                           (f"{owner['variant']}/{owner['case_id']}  {owner['thread_id']}  differs at {paths}", {})])
+        parted = item.get("trajectory")
+        if parted and owner is not None:
+            at = parted["other"] or parted["baseline"] or {"step": parted["index"]}
+            lines.append([("  trajectory ", {"red": True}),
+                          (f"{owner['variant']}/{owner['case_id']}  {owner['thread_id']}  parts from the baseline's "
+                           f"at step {at['step']} ({parted['mode']})", {})])
     if len(lines) > MAX_PROBLEMS:
         lines = [*lines[:MAX_PROBLEMS], [(f"  ... and {len(lines) - MAX_PROBLEMS} more", {})]]
     return [[("executions that failed or differ from the baseline:", {})], *lines] if lines else []

@@ -171,7 +171,7 @@ def test_each_mode_passes_and_fails_the_variants_it_should(pytester: pytest.Pyte
 
 def test_failure_names_the_step_both_nodes_thread_ids_checkpoints_and_show_diff(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_agent=MODES)
-    result = pytester.runpytest("-p", "no:randomly", "-k", "test_strict and other_args", "--junitxml=junit.xml")
+    result = pytester.runpytest("-v", "-p", "no:randomly", "-k", "test_strict and other_args", "--junitxml=junit.xml")
     result.assert_outcomes(passed=0, failed=1, deselected=len(VARIANTS) * 4 - 1)
     result.stdout.fnmatch_lines([
         "E   AssertionError: parity: variant 'other_args' takes a different trajectory from baseline 'base' "
@@ -182,6 +182,8 @@ def test_failure_names_the_step_both_nodes_thread_ids_checkpoints_and_show_diff(
         "*step by step: python -m pytest_wtb show wtb-*-other_args-rain-* --diff wtb-*-base-rain-* --store *",
         "*base (baseline): thread_id=wtb-*-base-rain-* checkpoint_id=*",
         "*other_args:      thread_id=wtb-*-other_args-rain-* checkpoint_id=*",
+        "executions that failed or differ from the baseline:",
+        "  trajectory other_args/rain  wtb-*-other_args-rain-*  parts from the baseline's at step 2 (strict)",
     ])
     command = next(line for line in result.stdout.lines if "step by step: " in line).split("step by step: ")[1]
     argv = command.replace("'", "").split()
