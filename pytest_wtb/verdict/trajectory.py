@@ -57,12 +57,14 @@ class Divergence:
 
 
 def canonical(value: Any) -> Any:
-    """A hashable, order-free-where-order-is-meaningless form of a tool call's args: dict order is
-    ignored, tuples and lists compare alike (the serializer turns one into the other), -0.0 == 0.0."""
+    """A hashable form of a tool call's args that compares as JSON values do: dict order is ignored,
+    tuples and lists compare alike (the serializer turns one into the other), 1 == 1.0, true != 1."""
     if isinstance(value, Mapping):
         return ("{}", tuple(sorted((str(k), canonical(v)) for k, v in value.items())))
     if isinstance(value, list | tuple):
         return ("[]", tuple(canonical(v) for v in value))
+    if isinstance(value, bool):  # True == 1 in Python, not in JSON
+        return ("bool", value)
     if isinstance(value, float) and math.isnan(value):
         return ("nan",)
     if isinstance(value, set | frozenset):
@@ -179,11 +181,6 @@ def compare_trajectories(base: Trajectory, other: Trajectory, mode: str) -> Dive
     assert missing is not None
     return Divergence(mode, missing, base[missing], _at(other, missing),
                       "the baseline's step is not in the variant's trajectory")
-
-
-def stored_divergence(saver: Any, base_thread: str, other_thread: str, mode: str) -> Divergence | None:
-    """Compare two stored executions' trajectories (read from the same saver)."""
-    return compare_trajectories(trajectory_of(saver, base_thread), trajectory_of(saver, other_thread), mode)
 
 
 def step_row(step: TrajectoryStep | None) -> dict[str, Any] | None:

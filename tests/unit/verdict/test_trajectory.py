@@ -225,3 +225,27 @@ def test_a_forked_execution_has_the_trajectory_it_would_have_from_scratch(saver:
         assert compare_trajectories(scratch, forked, mode) is None
     # and a forked execution of a different variant still differs from it
     assert compare_trajectories(run(saver, SCRIPT, "base"), forked, "strict") is not None
+
+
+def test_args_compare_as_json_values() -> None:
+    assert canonical({"n": 1}) == canonical({"n": 1.0})
+    assert canonical({"flag": True}) != canonical({"flag": 1})
+    assert canonical({"xs": [{"b": 2, "a": 3}, 1]}) == canonical({"xs": ({"a": 3, "b": 2}, 1.0)})
+    assert canonical({"xs": [1, 2]}) != canonical({"xs": [2, 1]})
+    assert canonical({"q": "x"}) != canonical({"q": "x "})
+    assert canonical({"v": float("nan")}) == canonical({"v": float("nan")})
+
+
+def test_tool_calls_are_read_from_the_messages_a_step_added_also_without_ids() -> None:
+    from pytest_wtb.verdict.history import Step
+    from pytest_wtb.verdict.trajectory import from_history
+
+    first = AIMessage(content="", tool_calls=[ToolCall(name="search", args={"q": "a"}, id="1")])
+    second = AIMessage(content="", tool_calls=[ToolCall(name="lookup", args={"t": "b"}, id="2")])
+    steps = [
+        Step(-1, "input", ("(input)",), "c0", {"messages": [HumanMessage("hi")]}),
+        Step(0, "loop", ("agent",), "c1", {"messages": [HumanMessage("hi"), first]}),
+        Step(1, "loop", ("agent",), "c2", {"messages": [HumanMessage("hi"), first, second]}),
+    ]
+    traj = from_history(steps)
+    assert [s.tool_calls for s in traj] == [(("search", canonical({"q": "a"})),), (("lookup", canonical({"t": "b"})),)]
