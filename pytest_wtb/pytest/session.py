@@ -223,10 +223,10 @@ class WtbSession:
             raise AssertionError(unknown_keys_text(run.result, base, missing, present))
         diffs = item_diffs(self.records, item, base, run.result, (base_state, own_state), param.parity)
         parted = item_trajectory_failure(self, item, base, run.result, param.parity.trajectory)
-        self._record_parity(item, run, base, diffs)
+        self._record_parity(item, run, base, diffs + ([parted.difference] if parted else []))
         if diffs or against or parted:
             own = [parity_text(baseline=base, other=run.result, diffs=diffs, store_display=self.store_display)]
-            raise AssertionError("\n\n".join((own if diffs else []) + ([parted] if parted else []) + against))
+            raise AssertionError("\n\n".join((own if diffs else []) + ([parted.text] if parted else []) + against))
 
     def _record_parity(self, item: pytest.Item, run: WtbRun, base: ExecutionResult, diffs: list[Any]) -> None:
         if self.store is None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_wtb.declare.parity import TRAJECTORY_MODES
 from pytest_wtb.errors import WtbError
 from pytest_wtb.model import ExecutionResult
-from pytest_wtb.report.failures import trajectory_text
+from pytest_wtb.report.failures import parted_at, trajectory_text
+from pytest_wtb.verdict.compare import Difference
 from pytest_wtb.verdict.trajectory import (
     Divergence,
     Trajectory,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from pytest_wtb.store.checkpoints import CheckpointerSource
 
 JUNIT_PROPERTY = "wtb_trajectory_divergence"
+TRAJECTORY_PATH = "(trajectory)"  # what the store's parity row names instead of a key path
 
 _savers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
@@ -64,22 +67,35 @@ def divergence(checkpoints: CheckpointerSource, base_thread: str, other_thread: 
     return compare_trajectories(base, other, mode)
 
 
+@dataclass(frozen=True)
+class Parted:
+    """An item's trajectory verdict when it failed: the failure text, and the row the store keeps."""
+
+    text: str
+    difference: Difference
+
+
 def item_trajectory_failure(
     session: WtbSession, item: pytest.Item, base: ExecutionResult, other: ExecutionResult, mode: str | None
-) -> str | None:
-    """The failure text when ``other`` parts from ``base``'s trajectory under ``mode`` (None: it
-    does not, or no mode was asked for); also noted for reports and as a JUnit property."""
+) -> Parted | None:
+    """When ``other`` parts from ``base``'s trajectory under ``mode`` (None: it does not, or no mode
+    was asked for); also noted for reports and in the item's JUnit properties."""
     if mode is None or session.store is None:
         return None
     try:
         found = divergence(session.store.checkpoints, base.thread_id, other.thread_id, mode)
     except TrajectoryUnreadable as exc:
-        return str(exc)
+        return Parted(str(exc), Difference(TRAJECTORY_PATH, "?", "?", str(exc)))
     if found is None:
         return None
-    item.user_properties.append((JUNIT_PROPERTY, divergence_label(found)))
+    props = item.user_properties
+    if ("wtb_parity", "passed") in props:  # the state keys agreed; the verdict is still a mismatch
+        props[props.index(("wtb_parity", "passed"))] = ("wtb_parity", "failed")
+    props.append((JUNIT_PROPERTY, divergence_label(found)))
     session.records.note_trajectory(item.nodeid, divergence_row(found, base.thread_id, other.thread_id))
-    return trajectory_text(baseline=base, other=other, found=found, store_display=session.store_display)
+    text = trajectory_text(baseline=base, other=other, found=found, store_display=session.store_display)
+    sides = [s.describe() if s is not None else "(no such step)" for s in (found.baseline, found.other)]
+    return Parted(text, Difference(f"{TRAJECTORY_PATH} step {parted_at(found)}", sides[0], sides[1], found.why))
 
 
 def results_trajectory_failures(

@@ -191,6 +191,9 @@ def test_failure_names_the_step_both_nodes_thread_ids_checkpoints_and_show_diff(
     assert shown.ret == 0, shown.stderr.str()
     shown.stdout.fnmatch_lines(["first divergence at step 2"])
     junit = (pytester.path / "junit.xml").read_text()
+    assert 'name="wtb_parity" value="failed"' in junit  # the keys agreed; the trajectory did not
+    runs = pytester.run(sys.executable, "-m", "pytest_wtb", "runs")
+    runs.stdout.fnmatch_lines(["*test_agent::other_args: 1 passed, 0 failed*, 1 parity mismatch*"])
     assert 'name="wtb_trajectory_divergence" value="step 2: agent calling search({&quot;q&quot;: &quot;weather&quot;})' in junit
 
 
