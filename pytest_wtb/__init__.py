@@ -9,7 +9,7 @@ from typing import Any
 
 from pytest_wtb.declare.parity import parity
 from pytest_wtb.declare.variants import Variant, cases, variant
-from pytest_wtb.errors import ExecutionFailed, WtbError
+from pytest_wtb.errors import ComparatorError, ExecutionFailed, WtbError
 from pytest_wtb.execute.backends.base import Backend, BackendContext
 from pytest_wtb.model import ExecutionResult, ExecutionSpec
 
@@ -19,6 +19,7 @@ from pytest_wtb.verdict.comparators import close, embedding_distance, ignore, ju
 __all__ = [
     "Backend",
     "BackendContext",
+    "ComparatorError",
     "ExecutionFailed",
     "ExecutionResult",
     "ExecutionSpec",
