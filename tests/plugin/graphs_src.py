@@ -56,3 +56,18 @@ def broken(state):
 loud = base.with_nodes({"answer": louder}, name="loud")
 down = base.with_nodes({"retrieve": broken}, name="down")
 '''
+
+# one baseline and a one-case test: the smallest project, for tests of options and bad input
+ONE_VARIANT = GRAPH + '''
+
+@wtb.variant(baseline=True)
+def base():
+    return build()
+'''
+
+SIMPLE_TEST = '''
+
+@wtb.cases({"x": {"q": "x"}})
+def test_x(wtb_run):
+    pass
+'''

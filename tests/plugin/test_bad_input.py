@@ -6,21 +6,7 @@ import time
 
 import pytest
 
-from tests.plugin.graphs_src import GRAPH
-
-ONE_VARIANT = GRAPH + '''
-
-@wtb.variant(baseline=True)
-def base():
-    return build()
-'''
-
-SIMPLE_TEST = '''
-
-@wtb.cases({"x": {"q": "x"}})
-def test_x(wtb_run):
-    pass
-'''
+from tests.plugin.graphs_src import GRAPH, ONE_VARIANT, SIMPLE_TEST
 
 
 @pytest.mark.parametrize(

@@ -7,21 +7,7 @@ import sys
 
 import pytest
 
-from tests.plugin.graphs_src import GRAPH, THREE_VARIANTS
-
-ONE_VARIANT = GRAPH + '''
-
-@wtb.variant(baseline=True)
-def base():
-    return build()
-'''
-
-SIMPLE_TEST = '''
-
-@wtb.cases({"x": {"q": "x"}})
-def test_x(wtb_run):
-    pass
-'''
+from tests.plugin.graphs_src import ONE_VARIANT, SIMPLE_TEST, THREE_VARIANTS
 
 TYPO_TEST = '''
 
