@@ -5,14 +5,16 @@ its own script."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from tests.plugin.graphs_src import THREE_VARIANTS
+from tests.plugin.test_html_browser import browser
 from tests.plugin.test_hypothesis_cases import NUMBERS, XS
 from tests.plugin.test_prefix_sharing import MODULE as SHARING
 from tests.plugin.test_summary_reports import MODULE as REPORTED
+
+__all__ = ["browser"]  # the Chromium fixture, used by name below
 
 
 def table_column(lines: list[str], title: str) -> dict[str, int]:
@@ -113,23 +115,6 @@ def test_bench(wtb_bench, x):
     executions = table_column(lines, "executions")
     assert set(executions) == {"base", "off", "same"} and all(n >= 1 for n in executions.values()), executions
     result.stdout.fnmatch_lines(["store: sqlite:///*wtb.db  run: *"])
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from tests.conftest import service_missing
-    from tests.plugin.browser import Browser, find_chromium
-    from tests.plugin.test_html_browser import HEIGHT, WIDTH
-
-    binary = find_chromium()
-    if binary is None:
-        service_missing("Chromium", "install it with `apt-get install chromium` to test the HTML report")
-    assert binary is not None
-    b = Browser(binary, WIDTH, HEIGHT)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def test_the_report_runs_only_its_own_script_and_still_renders(pytester: pytest.Pytester, browser: object) -> None:
