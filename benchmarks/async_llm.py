@@ -32,7 +32,7 @@ from benchmarks.common.async_files import async_project
 from benchmarks.common.cli import Ctx, Family, main
 from benchmarks.common.info import log
 from benchmarks.common.proc import PY
-from benchmarks.common.stats import repeat
+from benchmarks.common.stats import interleave, medians
 from benchmarks.common.table import Row, fmt_s, phases, ratio_row
 from benchmarks.common.threads_runs import plugin_options
 from benchmarks.common.threads_sampling import plugin_command, run_floor, run_plugin
@@ -82,8 +82,10 @@ def run(ctx: Ctx) -> None:
                 raise
             del configs[ASYNC]
             ctx.notes.append(f"(a) FAILED, not measured: {str(exc)[-1500:]}")
-    r = repeat(configs, ctx.reps, warmup=False)
-    ctx.raw.update(executions=n, concurrency=conc, workers=workers, sleep_s=sleep_s, medians=r)
+    runs = interleave(configs, ctx.reps)
+    r = {name: medians(rs) | {"wall_min": min(x["wall"] for x in rs), "wall_max": max(x["wall"] for x in rs)}
+         for name, rs in runs.items()}
+    ctx.raw.update(executions=n, concurrency=conc, workers=workers, sleep_s=sleep_s, runs=runs, medians=r)
     fl, cpu = r[FLOOR], r[CPU_FLOOR]
     ideal = math.ceil(n / conc) * sleep_s + cpu["loop"]
     ideal_sync = math.ceil(n / workers) * sleep_s + cpu["loop"]
