@@ -7,6 +7,7 @@
 
 from typing import Any
 
+from pytest_wtb.declare.cases import allow_status, case
 from pytest_wtb.declare.parity import parity
 from pytest_wtb.declare.variants import Variant, cases, variant
 from pytest_wtb.errors import ComparatorError, ExecutionFailed, WtbError
@@ -25,6 +26,8 @@ __all__ = [
     "ExecutionSpec",
     "Variant",
     "WtbError",
+    "allow_status",
+    "case",
     "cases",
     "close",
     "embedding_distance",

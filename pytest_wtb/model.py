@@ -7,15 +7,19 @@ from typing import Any, Final
 
 from pytest_wtb.declare.variants import Variant
 
-SUCCEEDED: Final = "succeeded"
-FAILED: Final = "failed"
-TIMED_OUT: Final = "timed_out"
-LOST: Final = "lost"
-RUNNING: Final = "running"
+# re-exported: the statuses have their own module so declarations can name them without a cycle
+from pytest_wtb.statuses import FAILED as FAILED
+from pytest_wtb.statuses import FINAL_STATUSES as FINAL_STATUSES
+from pytest_wtb.statuses import INTERRUPTED as INTERRUPTED
+from pytest_wtb.statuses import LOST as LOST
+from pytest_wtb.statuses import RUNNING as RUNNING
+from pytest_wtb.statuses import STATUSES as STATUSES
+from pytest_wtb.statuses import SUCCEEDED as SUCCEEDED
+from pytest_wtb.statuses import TIMED_OUT as TIMED_OUT
+
 PREFIX_LABEL: Final = "(shared-prefix)"
 # checkpoint metadata key naming the shared-prefix thread a forked execution was copied from
 FORKED_FROM: Final = "wtb_forked_from"
-FINAL_STATUSES: Final = frozenset({SUCCEEDED, FAILED, TIMED_OUT, LOST})
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,13 @@ class ExecutionSpec:
     case_id: str
     input: Any
     timeout_s: float | None = None
+    # LangGraph's runtime context (a dict of the context_schema's fields, or an instance) and the
+    # RunnableConfig parts the user chose (never thread_id/checkpoint_id): variant merged with case
+    context: Any = None
+    config: dict[str, Any] = field(default_factory=dict)
+    resume: tuple[Any, ...] = ()  # Command(resume=v) after each pause, in order
+    # prefix sharing: a fork starts from the store items its shared prefix left (store/serde-able data)
+    store_seed: tuple[tuple[tuple[str, ...], str, Any], ...] | None = None
     # prefix sharing: a shared run stops before these nodes; a fork resumes from that run's thread
     interrupt_before: tuple[str, ...] = ()
     fork_from: str | None = None  # key of the shared (prefix) execution
@@ -83,6 +94,7 @@ class ExecutionResult:
     nodes: tuple[NodeRun, ...] = ()
     pending_nodes: tuple[str, ...] = ()
     store_error: str | None = None  # set when the result could not be saved
+    # stored with the result: interrupts [{node, value}], output_keys, resumes, store_items (prefixes)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -94,3 +106,20 @@ class ExecutionResult:
     @property
     def ok(self) -> bool:
         return self.status == SUCCEEDED
+
+    @property
+    def interrupts(self) -> list[Any]:
+        """The values the graph passed to interrupt() and is still waiting on."""
+        return [i.get("value") for i in self.extra.get("interrupts", ())]
+
+    @property
+    def output(self) -> Any:
+        """The graph's output view (its output_schema) of the final state."""
+        if self.state is None:
+            return None
+        keys = self.extra.get("output_keys")
+        if keys is None:
+            return dict(self.state)
+        if isinstance(keys, str):
+            return self.state.get(keys)
+        return {k: self.state[k] for k in keys if k in self.state}

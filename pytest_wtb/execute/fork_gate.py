@@ -48,6 +48,10 @@ class ForkGate:
         if prefix.key in self._probes:
             out += self._release_group(self._probes.pop(prefix.key), result)
         if result.ok:
+            items = result.extra.get("store_items")
+            if items is not None:  # each fork starts from the store state its prefix left
+                seed = tuple((tuple(ns), str(key), value) for ns, key, value in items)
+                forks = [dataclasses.replace(f, store_seed=seed) for f in forks]
             return out + forks
         if prefix.key in self.skipped:
             took, limit = self.skipped[prefix.key] * 1000, self.min_s * 1000

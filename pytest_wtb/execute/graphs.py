@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_wtb.declare.variants import Variant
 from pytest_wtb.errors import GraphBuildError
+from pytest_wtb.execute.stores import StoreItems, private_store
 from pytest_wtb.store.allowlist import allow_graph_types
 
 if TYPE_CHECKING:
@@ -69,40 +70,30 @@ def _replace_nodes(builder: StateGraph[Any], variant: Variant) -> StateGraph[Any
     return patched
 
 
+# what a compiled factory chose beyond its nodes: a with_nodes variant is compiled with the same
+SETTINGS = ("config", "retry_policy", "cache_policy", "step_timeout", "stream_mode", "stream_eager", "debug")
+
+
 def compile_variant(
-    variant: Variant, checkpointer: Any, graph: Any = None, interrupt_before: tuple[str, ...] = ()
+    variant: Variant,
+    checkpointer: Any,
+    graph: Any = None,
+    interrupt_before: tuple[str, ...] = (),
+    store_seed: StoreItems | None = None,
 ) -> Pregel[Any, Any, Any, Any]:
-    """A freshly compiled graph of ``variant`` that checkpoints into ``checkpointer``.
+    """A freshly compiled graph of ``variant`` that checkpoints into ``checkpointer``, with every
+    compile-time setting its factory chose and a private store (see stores.py).
 
     ``interrupt_before`` is for shared-prefix runs only: it replaces any interrupts of the graph.
     """
-    from langgraph.graph import StateGraph
-
     graph = call_factory(variant) if graph is None else graph
     # what its schemas declare, this graph's checkpoints may hold: let store reads revive those types
     allow_graph_types(graph)
     try:
-        if isinstance(graph, StateGraph):
-            builder = _replace_nodes(graph, variant) if variant.node_overrides else graph
-            return builder.compile(checkpointer=checkpointer, interrupt_before=list(interrupt_before) or None)
-        if not variant.node_overrides:
-            update: dict[str, Any] = {"checkpointer": checkpointer}
-            if interrupt_before:
-                update["interrupt_before_nodes"] = list(interrupt_before)
-            copied: Pregel[Any, Any, Any, Any] = graph.copy(update=update)
-            return copied
-        compiled_builder = getattr(graph, "builder", None)
-        if not isinstance(compiled_builder, StateGraph):
-            raise GraphBuildError(
-                f"variant '{variant.name}': with_nodes() needs a StateGraph, and the compiled graph of "
-                f"'{variant.base_name}' does not expose its builder"
-            )
-        return _replace_nodes(compiled_builder, variant).compile(
-            checkpointer=checkpointer,
-            interrupt_before=list(interrupt_before) or graph.interrupt_before_nodes or None,
-            interrupt_after=graph.interrupt_after_nodes or None,
-            name=graph.name,
-        )
+        compiled = _compile(variant, graph, checkpointer, interrupt_before)
+        if compiled.store is not None:
+            compiled = compiled.copy(update={"store": private_store(compiled.store, store_seed)})
+        return compiled
     except GraphBuildError:
         raise
     except Exception as exc:
@@ -111,6 +102,73 @@ def compile_variant(
         ) from exc
 
 
-def validate_variant(variant: Variant) -> None:
+def _compile(
+    variant: Variant, graph: Any, checkpointer: Any, interrupt_before: tuple[str, ...]
+) -> Pregel[Any, Any, Any, Any]:
+    from langgraph.graph import StateGraph
+
+    if isinstance(graph, StateGraph):
+        builder = _replace_nodes(graph, variant) if variant.node_overrides else graph
+        # a CachePolicy on a node means "cache me": give each execution its own cache to do it in
+        cache = _new_cache() if any(n.cache_policy is not None for n in builder.nodes.values()) else None
+        return builder.compile(checkpointer=checkpointer, cache=cache, interrupt_before=list(interrupt_before) or None)
+    if not variant.node_overrides:
+        update: dict[str, Any] = {"checkpointer": checkpointer}
+        if interrupt_before:
+            update["interrupt_before_nodes"] = list(interrupt_before)
+        copied: Pregel[Any, Any, Any, Any] = graph.copy(update=update)
+        return copied
+    compiled_builder = getattr(graph, "builder", None)
+    if not isinstance(compiled_builder, StateGraph):
+        raise GraphBuildError(
+            f"variant '{variant.name}': with_nodes() needs a StateGraph, and the compiled graph of "
+            f"'{variant.base_name}' does not expose its builder"
+        )
+    rebuilt = _replace_nodes(compiled_builder, variant).compile(
+        checkpointer=checkpointer,
+        cache=graph.cache,
+        store=graph.store,
+        interrupt_before=list(interrupt_before) or graph.interrupt_before_nodes or None,
+        interrupt_after=graph.interrupt_after_nodes or None,
+        name=graph.name,
+        transformers=getattr(graph, "stream_transformers", None),
+    )
+    kept: Pregel[Any, Any, Any, Any] = rebuilt.copy(
+        update={k: getattr(graph, k) for k in SETTINGS if hasattr(graph, k)}
+    )
+    return kept
+
+
+def _new_cache() -> Any:
+    from langgraph.cache.memory import InMemoryCache
+
+    return InMemoryCache()
+
+
+def needs_async(graph: Any) -> bool:
+    """True when some node can only run through LangGraph's async API (an ``async def`` node, a
+    ToolNode with an async-only tool, a subgraph holding one)."""
+    return any(_async_only(node.bound, 0) for name, node in graph.nodes.items() if not name.startswith("__"))
+
+
+def _async_only(runnable: Any, depth: int) -> bool:
+    from langgraph.pregel import Pregel
+
+    if depth > 8:
+        return False
+    if isinstance(runnable, Pregel):
+        return needs_async(runnable)
+    tools = getattr(runnable, "tools_by_name", None)
+    if isinstance(tools, dict) and any(
+        getattr(t, "func", 1) is None and getattr(t, "coroutine", None) is not None for t in tools.values()
+    ):
+        return True
+    if hasattr(runnable, "afunc") and getattr(runnable, "func", None) is None:
+        return True
+    steps = getattr(runnable, "steps", None) or list(getattr(runnable, "steps__", {}).values())
+    return any(_async_only(step, depth + 1) for step in steps)
+
+
+def validate_variant(variant: Variant) -> Pregel[Any, Any, Any, Any]:
     """Collection-time check: the factory runs, returns a graph, and replaced nodes exist."""
-    compile_variant(variant, checkpointer=None)
+    return compile_variant(variant, checkpointer=None)

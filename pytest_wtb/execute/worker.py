@@ -14,12 +14,14 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from pytest_wtb.declare.run_settings import build_context
 from pytest_wtb.errors import GraphBuildError
 from pytest_wtb.execute.fork import copy_thread
-from pytest_wtb.execute.graphs import compile_variant
-from pytest_wtb.model import FAILED, SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
+from pytest_wtb.execute.graphs import compile_variant, needs_async
+from pytest_wtb.execute.outcome import outcome_extra, unused_resume_error
+from pytest_wtb.model import FAILED, INTERRUPTED, SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -67,6 +69,134 @@ def error_info(exc: BaseException, node: str | None) -> ErrorInfo:
     return ErrorInfo(type=type(exc).__name__, message=str(exc), node=node, traceback=user_traceback(exc))
 
 
+@dataclass
+class Attempt:
+    """One execution under way: its compiled graph, config and what the stream has shown so far.
+    The sync loop here and the async one in aio.py drive it alike."""
+
+    spec: ExecutionSpec
+    graph: Any
+    config: RunnableConfig
+    context: Any
+    progress: Progress
+    on_node: Callable[[NodeRun], None] | None
+    base: dict[str, Any]
+    t0: float
+    nodes: list[NodeRun] = field(default_factory=list)
+    task_started: dict[str, float] = field(default_factory=dict)
+    step: int = 0
+    resumes_used: int = 0
+
+    def first_input(self) -> Any:
+        return None if self.spec.fork_thread_id is not None else self.spec.input
+
+    def note_fork(self, fork_point: str | None) -> None:
+        if fork_point is None:
+            raise RuntimeError(f"shared prefix thread {self.spec.fork_thread_id} has no checkpoints to fork from")
+        self.base["extra"] = {"forked_from": self.spec.fork_thread_id, "fork_checkpoint_id": fork_point}
+
+    def stream_config(self) -> RunnableConfig:
+        if not self.resumes_used:
+            return self.config
+        value = self.spec.resume[self.resumes_used - 1]
+        shown = {"wtb_resume": self.resumes_used, "wtb_resume_value": repr(value)[:200]}
+        metadata = {**self.config.get("metadata", {}), **shown}
+        return cast("RunnableConfig", {**self.config, "metadata": metadata})
+
+    def next_resume(self, snapshot: Any) -> Any:
+        """The Command to continue a paused thread with, or None when it ran to the end (or has no
+        resume left, or is a shared prefix, which stops on purpose)."""
+        if self.spec.is_prefix or not snapshot.next or self.resumes_used >= len(self.spec.resume):
+            return None
+        from langgraph.types import Command
+
+        value = self.spec.resume[self.resumes_used]
+        self.resumes_used += 1
+        return value if isinstance(value, Command) else Command(resume=value)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        task_id, name = str(event["id"]), str(event["name"])
+        progress = self.progress
+        if "result" in event or "error" in event:
+            with progress.lock:
+                progress.running.pop(task_id, None)
+            node_error = event.get("error")
+            run = NodeRun(
+                step=self.step,
+                node=name,
+                duration_s=time.perf_counter() - self.task_started.pop(task_id, self.t0),
+                error=None if node_error is None else f"{type(node_error).__name__}: {node_error}",
+            )
+            self.nodes.append(run)
+            if self.on_node is not None:
+                self.on_node(run)
+            if not progress.running:
+                self.step += 1
+        else:
+            self.task_started[task_id] = time.perf_counter()
+            with progress.lock:
+                progress.running[task_id] = name
+
+    def finished(self, snapshot: Any) -> ExecutionResult:
+        values = snapshot.values if isinstance(snapshot.values, dict) else {"__root__": snapshot.values}
+        extra = {**self.base.pop("extra", {}), **outcome_extra(self, snapshot)}
+        status, error = SUCCEEDED, None
+        if snapshot.next and not self.spec.is_prefix:
+            status = INTERRUPTED
+        elif self.resumes_used < len(self.spec.resume):
+            status, error = FAILED, unused_resume_error(self.spec, self.resumes_used)
+        return ExecutionResult.of(
+            self.spec,
+            status,
+            state=dict(values),
+            error=error,
+            checkpoint_id=snapshot.config["configurable"].get("checkpoint_id"),
+            duration_s=time.perf_counter() - self.t0,
+            nodes=tuple(self.nodes),
+            pending_nodes=tuple(snapshot.next),
+            extra=extra,
+            **self.base,
+        )
+
+    def failed(self, exc: BaseException, node: str | None, checkpoint_id: str | None) -> ExecutionResult:
+        return ExecutionResult.of(
+            self.spec,
+            FAILED,
+            error=error_info(exc, node),
+            checkpoint_id=checkpoint_id,
+            duration_s=time.perf_counter() - self.t0,
+            nodes=tuple(self.nodes),
+            **self.base,
+        )
+
+
+def begin(
+    spec: ExecutionSpec,
+    checkpointer: Any,
+    *,
+    backend: str,
+    progress: Progress | None = None,
+    worker: str | None = None,
+    on_node: Callable[[NodeRun], None] | None = None,
+) -> Attempt | ExecutionResult:
+    """Compile the spec's graph (a failed result when that fails) and set up its config and context."""
+    progress = progress or Progress()
+    progress.started = time.time()
+    t0 = time.perf_counter()
+    base: dict[str, Any] = dict(started_at=progress.started, backend=backend, worker=worker or worker_label())
+    try:
+        graph = compile_variant(spec.variant, checkpointer, interrupt_before=spec.interrupt_before,
+                                store_seed=spec.store_seed)
+        context = build_context(getattr(graph, "context_schema", None), spec.context)
+    except (GraphBuildError, ValueError) as exc:
+        kind = "GraphBuildError" if isinstance(exc, GraphBuildError) else "ContextError"
+        err = ErrorInfo(type=kind, message=str(exc), traceback=user_traceback(exc))
+        return ExecutionResult.of(spec, FAILED, error=err, duration_s=time.perf_counter() - t0, **base)
+    configurable = {**spec.config.get("configurable", {}), "thread_id": spec.thread_id}
+    config = cast("RunnableConfig", {**spec.config, "configurable": configurable})
+    return Attempt(spec, graph, config, context, progress, on_node, base, t0)
+
+
 def execute(
     spec: ExecutionSpec,
     checkpointer: Any,
@@ -76,72 +206,36 @@ def execute(
     worker: str | None = None,
     on_node: Callable[[NodeRun], None] | None = None,
 ) -> ExecutionResult:
-    progress = progress or Progress()
-    progress.started = time.time()
-    t0 = time.perf_counter()
-    base: dict[str, Any] = dict(started_at=progress.started, backend=backend, worker=worker or worker_label())
-    try:
-        graph = compile_variant(spec.variant, checkpointer, interrupt_before=spec.interrupt_before)
-    except GraphBuildError as exc:
-        err = ErrorInfo(type="GraphBuildError", message=str(exc), traceback=user_traceback(exc))
-        return ExecutionResult.of(spec, FAILED, error=err, duration_s=time.perf_counter() - t0, **base)
+    """Run ``spec`` to its end on the calling thread. A graph with async nodes runs on this process's
+    shared event loop (aio.py) while the caller waits; backends that own loops call aio directly."""
+    attempt = begin(spec, checkpointer, backend=backend, progress=progress, worker=worker, on_node=on_node)
+    if isinstance(attempt, ExecutionResult):
+        return attempt
+    if needs_async(attempt.graph):
+        from pytest_wtb.execute.aio import run_blocking
 
-    config: RunnableConfig = {"configurable": {"thread_id": spec.thread_id}}
-    nodes: list[NodeRun] = []
-    task_started: dict[str, float] = {}
-    step = 0
-    graph_input: Any = spec.input
+        return run_blocking(attempt, checkpointer)
+    return run_sync(attempt, checkpointer)
+
+
+def run_sync(attempt: Attempt, checkpointer: Any) -> ExecutionResult:
+    graph, spec = attempt.graph, attempt.spec
     try:
         if spec.fork_thread_id is not None:
-            fork_point = copy_thread(checkpointer, spec.fork_thread_id, spec.thread_id)
-            if fork_point is None:
-                raise RuntimeError(f"shared prefix thread {spec.fork_thread_id} has no checkpoints to fork from")
-            base["extra"] = {"forked_from": spec.fork_thread_id, "fork_checkpoint_id": fork_point}
-            graph_input = None  # resume the copied thread at its interrupt with this variant's graph
-        for event in graph.stream(graph_input, config, stream_mode="tasks", durability="sync"):
-            task_id, name = str(event["id"]), str(event["name"])
-            if "result" in event or "error" in event:
-                with progress.lock:
-                    progress.running.pop(task_id, None)
-                node_error = event.get("error")
-                run = NodeRun(
-                    step=step,
-                    node=name,
-                    duration_s=time.perf_counter() - task_started.pop(task_id, t0),
-                    error=None if node_error is None else f"{type(node_error).__name__}: {node_error}",
-                )
-                nodes.append(run)
-                if on_node is not None:
-                    on_node(run)
-                if not progress.running:
-                    step += 1
-            else:
-                task_started[task_id] = time.perf_counter()
-                with progress.lock:
-                    progress.running[task_id] = name
-        snapshot = graph.get_state(config)
+            attempt.note_fork(copy_thread(checkpointer, spec.fork_thread_id, spec.thread_id))
+        graph_input = attempt.first_input()
+        while True:
+            for event in graph.stream(graph_input, attempt.stream_config(), context=attempt.context,
+                                      stream_mode="tasks", durability="sync"):
+                attempt.on_event(event)
+            snapshot = graph.get_state(attempt.config)
+            graph_input = attempt.next_resume(snapshot)
+            if graph_input is None:
+                break
     except Exception as exc:
-        node = _failing_node(graph, config, progress)
-        return ExecutionResult.of(
-            spec,
-            FAILED,
-            error=error_info(exc, node),
-            checkpoint_id=_last_checkpoint_id(graph, config),
-            duration_s=time.perf_counter() - t0,
-            nodes=tuple(nodes),
-            **base,
-        )
-    values = snapshot.values if isinstance(snapshot.values, dict) else {"__root__": snapshot.values}
-    return ExecutionResult.of(
-        spec,
-        SUCCEEDED,
-        state=dict(values),
-        checkpoint_id=snapshot.config["configurable"].get("checkpoint_id"),
-        duration_s=time.perf_counter() - t0,
-        nodes=tuple(nodes),
-        pending_nodes=tuple(snapshot.next),
-        **base,
-    )
+        return attempt.failed(exc, _failing_node(graph, attempt.config, attempt.progress),
+                              _last_checkpoint_id(graph, attempt.config))
+    return attempt.finished(snapshot)
 
 
 def _failing_node(graph: Any, config: RunnableConfig, progress: Progress) -> str | None:
@@ -159,3 +253,4 @@ def _last_checkpoint_id(graph: Any, config: RunnableConfig) -> str | None:
     except Exception:
         return None
     return str(cid) if cid else None
+

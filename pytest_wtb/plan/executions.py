@@ -8,7 +8,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
+from pytest_wtb.declare.run_settings import merge_config, merge_context
 from pytest_wtb.declare.variants import Case, Variant
 from pytest_wtb.model import ExecutionSpec
 from pytest_wtb.plan.canonical import canonical_input as canonical_input  # store/ imports it from here
@@ -27,14 +29,33 @@ class ExecutionRequest:
 
     @cached_property
     def key(self) -> str:
-        return execution_key(self.scope, self.variant.name, self.case)
+        return execution_key(self.scope, self.variant.name, self.case, self.settings_identity)
+
+    @cached_property
+    def context(self) -> Any:
+        return merge_context(self.variant.context, self.case.context)
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        return merge_config(self.variant.config, self.case.config)
+
+    @cached_property
+    def settings_identity(self) -> str:
+        """Context, config and resumes as part of the execution's identity ('' when none is set)."""
+        return run_settings_identity(self.context, self.config, self.case.resume)
 
 
-def execution_key(scope: str, variant_name: str, case: Case) -> str:
+def run_settings_identity(context: Any, config: dict[str, Any], resume: tuple[Any, ...]) -> str:
+    if context is None and not config and not resume:
+        return ""  # keys of plain cases stay what they were
+    return canonical_input({"context": context, "config": config, "resume": list(resume)})
+
+
+def execution_key(scope: str, variant_name: str, case: Case, settings: str = "") -> str:
     """Stable across processes, so xdist workers and reruns agree on which execution is which.
     Raises InputError for an input with no stable form (see canonical_input)."""
-    raw = "\x1f".join((scope, variant_name, case.id, canonical_input(case.input)))
-    return hashlib.sha1(raw.encode()).hexdigest()[:16]
+    parts = (scope, variant_name, case.id, canonical_input(case.input)) + ((settings,) if settings else ())
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
 def thread_id_for(run_id: str, variant_name: str, case_id: str, key: str) -> str:
@@ -78,6 +99,9 @@ def make_plan(
             case_id=req.case.id,
             input=req.case.input,
             timeout_s=timeout_s,
+            context=req.context,
+            config=req.config,
+            resume=req.case.resume,
         )
     ordered = list(specs.values())
     if shapes is not None:
@@ -89,7 +113,10 @@ def _share_prefixes(run_id: str, specs: list[ExecutionSpec], shapes: dict[int, S
     position = {spec.key: i for i, spec in enumerate(specs)}
     by_case: dict[tuple[str, str, str], list[ExecutionSpec]] = {}
     for spec in specs:
-        by_case.setdefault((spec.scope, spec.case_id, canonical_input(spec.input)), []).append(spec)
+        if spec.resume:  # a scripted conversation is not split between a prefix and its forks
+            continue
+        identity = canonical_input(spec.input) + run_settings_identity(spec.context, spec.config, ())
+        by_case.setdefault((spec.scope, spec.case_id, identity), []).append(spec)
     replaced: dict[str, ExecutionSpec] = {}
     prefix_before: dict[str, ExecutionSpec] = {}  # first fork's key -> the prefix to run before it
     for (scope, case_id, _), group_specs in by_case.items():

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from pytest_wtb.declare.parity import PARITY_ATTR, ParitySpec
+from pytest_wtb.declare.run_settings import build_context
 from pytest_wtb.declare.variants import CASES_ATTR, Case, CaseSet, Variant, check_variant_set, variants_in
 from pytest_wtb.errors import GraphBuildError, WtbError
-from pytest_wtb.execute.graphs import validate_variant
+from pytest_wtb.execute.graphs import needs_async, validate_variant
 from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult
 from pytest_wtb.plan.canonical import ADVICE, InputError, canonical_input
 from pytest_wtb.plan.executions import ExecutionRequest
@@ -76,6 +77,27 @@ class VariantCheck:
     def __init__(self) -> None:
         self._errors: dict[int, str | None] = {}
         self._keep: list[Variant] = []  # keep ids stable while cached
+        self._async: dict[int, bool] = {}
+        self._context_schema: dict[int, Any] = {}
+
+    def is_async(self, variant: Variant) -> bool:
+        """Whether the variant's graph runs through LangGraph's async API (known once checked)."""
+        return self._async.get(id(variant), False)
+
+    def built_context(self, variant: Variant, context: Any) -> Any:
+        """``context`` as the execution received it: an instance of the graph's context_schema."""
+        try:
+            return build_context(self._context_schema.get(id(variant)), context)
+        except ValueError:
+            return context
+
+    def context_problem(self, variant: Variant, context: Any) -> str | None:
+        """Why ``context`` does not fit the variant's graph's context_schema, or None."""
+        try:
+            build_context(self._context_schema.get(id(variant)), context)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
     @property
     def names(self) -> set[str]:
@@ -85,8 +107,10 @@ class VariantCheck:
     def error(self, variant: Variant) -> str | None:
         if id(variant) not in self._errors:
             try:
-                validate_variant(variant)
+                graph = validate_variant(variant)
                 self._errors[id(variant)] = None
+                self._async[id(variant)] = needs_async(graph)
+                self._context_schema[id(variant)] = getattr(graph, "context_schema", None)
             except GraphBuildError as exc:
                 self._errors[id(variant)] = str(exc)
             self._keep.append(variant)
@@ -139,6 +163,10 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck) -> None:
         params = property_params(module.__name__, variants, case_set, baseline, parity_spec)
     for v in variants:
         for case in case_set.cases:
+            request = ExecutionRequest(module.__name__, v, case)
+            bad_context = checks.context_problem(v, request.context)
+            if bad_context:
+                raise _fail(test, f"case '{case.id}' with variant '{v.name}': {bad_context}")
             problem = problems[case.id]
             why = None if problem is None else (
                 f"case '{case.id}' of {test} (variant '{v.name}') did not run: pytest-wtb names each execution "
@@ -155,6 +183,7 @@ def _input_problem(case: Case) -> str | None:
     """Why the case's input cannot be canonicalised (its items then fail alone), or None."""
     try:
         canonical_input(case.input)
+        canonical_input({"context": case.context, "config": dict(case.config), "resume": list(case.resume)})
     except InputError as exc:
         return str(exc)
     return None

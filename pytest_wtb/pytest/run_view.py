@@ -24,9 +24,22 @@ class WtbRun:
     status: str
     result: ExecutionResult = field(repr=False)
     baseline: WtbRun | None = field(default=None, repr=False)
+    context: Any = field(default=None, repr=False)  # LangGraph runtime context it ran with
+    config: dict[str, Any] = field(default_factory=dict, repr=False)  # RunnableConfig values it ran with
+
+    @property
+    def interrupts(self) -> list[Any]:
+        """The values the graph passed to interrupt() and still waits on (empty unless interrupted)."""
+        return self.result.interrupts
+
+    @property
+    def output(self) -> Any:
+        """The graph's output view (its output_schema) of the final state; ``state`` is the full state."""
+        return self.result.output
 
 
-def as_run(result: ExecutionResult, case_input: Any, baseline: WtbRun | None = None) -> WtbRun:
+def as_run(result: ExecutionResult, case_input: Any, baseline: WtbRun | None = None, context: Any = None,
+           config: dict[str, Any] | None = None) -> WtbRun:
     return WtbRun(
         variant=result.variant,
         case_id=result.case_id,
@@ -40,4 +53,6 @@ def as_run(result: ExecutionResult, case_input: Any, baseline: WtbRun | None = N
         status=result.status,
         result=result,
         baseline=baseline,
+        context=context,
+        config=dict(config or {}),
     )

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,17 +19,14 @@ from pytest_wtb.plan.executions import make_plan
 from pytest_wtb.plan.fingerprint import Fingerprints
 from pytest_wtb.plan.prefix import Shape
 from pytest_wtb.pytest.backend_compare import BackendComparison
+from pytest_wtb.pytest.item_check import check_item
 from pytest_wtb.pytest.items import ItemParam, VariantCheck, item_param
-from pytest_wtb.pytest.parity_check import item_diffs
 from pytest_wtb.pytest.run_view import WtbRun, as_run
 from pytest_wtb.pytest.settings import Settings
-from pytest_wtb.pytest.trajectories import item_trajectory_failure
-from pytest_wtb.report.failures import baseline_keys_text, execution_failure_text, parity_text, unknown_keys_text
 from pytest_wtb.report.progress import LiveProgress
 from pytest_wtb.report.progress import for_session as progress_for
 from pytest_wtb.report.records import RunRecords
 from pytest_wtb.store.urls import mask_args
-from pytest_wtb.verdict.compare import unknown_keys
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy: only import it once a run has wtb items
     from pytest_wtb.pytest.run_history import RunHistory
@@ -101,6 +98,8 @@ class WtbSession:
                 timeout_s=self.settings.timeout_s,
                 retries=self.settings.retries,
                 share_prefix_min_s=self.settings.share_prefix_min_s,
+                concurrency=self.settings.concurrency,
+                async_specs=sum(1 for s in plan.specs if self.checks.is_async(s.variant)),
             )
             code_hashes = Fingerprints().for_specs(plan.specs)  # a stale result in this run is run again
             self.batch = Batch(
@@ -158,8 +157,10 @@ class WtbSession:
         base_req = param.baseline_request
         baseline = None
         if base_req is not None:
-            baseline = as_run(self.result(base_req.key), base_req.case.input, None)
-        own = as_run(self.result(param.own.key), param.case.input, baseline)
+            base_context = self.checks.built_context(base_req.variant, base_req.context)
+            baseline = as_run(self.result(base_req.key), base_req.case.input, None, base_context, base_req.config)
+        own_context = self.checks.built_context(param.variant, param.own.context)
+        own = as_run(self.result(param.own.key), param.case.input, baseline, own_context, param.own.config)
         if self.history is not None:
             self.history.note_results(own.result, baseline.result if baseline else None)
         return own
@@ -188,67 +189,7 @@ class WtbSession:
     def check(self, item: pytest.Item, run: WtbRun) -> None:
         """Before the test body: fail for a broken execution, then for a parity mismatch."""
         __tracebackhide__ = True
-        param = item_param(item)
-        if param is not None:
-            param.fail_unrunnable()
-        if self.comparison is not None:
-            differs = self.comparison.check(run.result, self.store_display, param.parity if param else None)
-            if differs:
-                raise AssertionError(differs)
-        if not run.result.ok:
-            raise ExecutionFailed(execution_failure_text(run.result, self.store_display))
-        against: list[str] = []
-        if self.history is not None and param is not None:
-            against = self.history.against_failures(item.nodeid, item.user_properties, run, param)
-        if param is not None and param.parity is not None and param.variant is param.baseline:
-            typo = baseline_keys_text(run.result, param.parity)  # the baseline's own item
-            if typo:
-                raise AssertionError(typo)
-        if param is None or param.parity is None or run.baseline is None:
-            if against:
-                raise AssertionError("\n\n".join(against))
-            return
-        base = run.baseline.result
-        if not base.ok:
-            raise ExecutionFailed(
-                "parity cannot be checked because the baseline's execution did not succeed:\n"
-                + execution_failure_text(base, self.store_display, role="baseline ")
-            )
-        base_state, own_state = base.state or {}, run.result.state or {}
-        missing = unknown_keys(base_state, own_state, param.parity)
-        if missing:
-            present = sorted(set(base_state) | set(own_state))
-            self.records.note_parity(item.nodeid, [{"path": k, "baseline": "<missing>", "other": "<missing>"}
-                                                   for k in missing])
-            raise AssertionError(unknown_keys_text(run.result, base, missing, present))
-        diffs = item_diffs(self.records, item, base, run.result, (base_state, own_state), param.parity)
-        parted = item_trajectory_failure(self, item, base, run.result, param.parity.trajectory)
-        self._record_parity(item, run, base, diffs + ([parted.difference] if parted else []))
-        if diffs or against or parted:
-            own = [parity_text(baseline=base, other=run.result, diffs=diffs, store_display=self.store_display)]
-            raise AssertionError("\n\n".join((own if diffs else []) + ([parted.text] if parted else []) + against))
-
-    def _record_parity(self, item: pytest.Item, run: WtbRun, base: ExecutionResult, diffs: list[Any]) -> None:
-        if self.store is None:
-            return
-        import json
-
-        from pytest_wtb.verdict.compare import short
-
-        try:
-            self.store.results.record_parity(
-                run_id=self.run_id,
-                nodeid=item.nodeid,
-                variant=run.variant,
-                baseline=base.variant,
-                case_id=run.case_id,
-                passed=not diffs,
-                thread_id=run.thread_id,
-                baseline_thread_id=base.thread_id,
-                diff_json=json.dumps([[d.path, short(d.baseline), short(d.other)] for d in diffs]),
-            )
-        except WtbError:
-            pass  # the parity verdict still reaches pytest; the store error shows on the executions
+        check_item(self, item, run)
 
     def finish(self, status: str) -> None:
         if self.progress is not None:

@@ -23,6 +23,9 @@ RAY_ONLY: Final = ("wtb_ray_address", "wtb_max_pending", "wtb_ray_num_cpus", "wt
                    "wtb_ray_max_concurrency")
 
 
+MAX_CONCURRENCY: Final = 10_000  # one event loop; beyond this the loop itself is the bottleneck
+
+
 @dataclass(frozen=True)
 class OptionSpec:
     name: str  # ini key; the CLI option is --wtb-<name with dashes>
@@ -37,6 +40,8 @@ class OptionSpec:
 OPTIONS: Final = (
     OptionSpec("wtb_backend", "where executions run: threads (default), ray, or a plugin's backend", "threads"),
     OptionSpec("wtb_workers", "thread count (threads, default 16) or actor count (ray, default: cluster CPUs)"),
+    OptionSpec("wtb_concurrency", "async executions (graphs with async nodes) in flight at once; an execution "
+               "awaiting a call holds no thread (default 64)", "64"),
     OptionSpec("wtb_store", "results and checkpoints: sqlite:///path or postgresql://... "
                "(default sqlite:///<rootdir>/.wtb/wtb.db)"),
     OptionSpec("wtb_ray_address", "join this Ray cluster (HOST:PORT or auto) instead of starting a local one"),
@@ -89,6 +94,7 @@ class Settings:
     ray_num_cpus: float | None = None
     ray_memory: int | None = None
     ray_max_concurrency: int | None = None
+    concurrency: int = 64
 
     @property
     def thread_workers(self) -> int:
@@ -212,6 +218,7 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         ray_address=get("wtb_ray_address")[0],
         timeout_s=_seconds("--wtb-timeout", timeout_raw) if timeout_raw else None,
         retries=_int("--wtb-retries", retries_raw, 0) if retries_raw else 2,
+        concurrency=_int("--wtb-concurrency", get("wtb_concurrency")[0] or "64", 1, MAX_CONCURRENCY),
         compare_backends=compare,
         max_pending=_int("--wtb-max-pending", pending_raw, 1) if pending_raw else None,
         ray_num_cpus=_positive_float("--wtb-ray-num-cpus", get("wtb_ray_num_cpus")[0]),

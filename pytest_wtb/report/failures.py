@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.errors import ComparatorError
-from pytest_wtb.model import LOST, TIMED_OUT, ExecutionResult
+from pytest_wtb.model import INTERRUPTED, LOST, TIMED_OUT, ExecutionResult
 from pytest_wtb.store.urls import mask
 from pytest_wtb.verdict.compare import Difference, compare, short, unknown_keys
 from pytest_wtb.verdict.trajectory import Divergence, TrajectoryStep
@@ -111,6 +111,8 @@ def baseline_keys_text(baseline: ExecutionResult, spec: ParitySpec) -> str | Non
 def execution_failure_text(result: ExecutionResult, store_display: str | None = None, role: str = "") -> str:
     err = result.error
     subject = f"{role}variant '{result.variant}' on case '{result.case_id}'"
+    if result.status == INTERRUPTED:
+        return mask(interrupted_text(result, subject, store_display))
     if result.status == TIMED_OUT:
         head = f"execution of {subject} timed out: {err.message if err else ''}"
     elif result.status == LOST:
@@ -131,6 +133,27 @@ def execution_failure_text(result: ExecutionResult, store_display: str | None = 
         store = f" --store '{store_display}'" if store_display else ""
         lines.append(f"  after a fix: python -m pytest_wtb replay {result.thread_id}{store}")
     return mask("\n".join(lines))  # errors held in memory were not masked yet (stored copies are)
+
+
+def interrupted_text(result: ExecutionResult, subject: str, store_display: str | None) -> str:
+    """A paused execution: where it waits, on what, and how to script the answer."""
+    pending = result.extra.get("interrupts") or [{"node": n, "before": True} for n in result.pending_nodes]
+    used = result.extra.get("resumes", 0)
+    after = f" after {used} scripted resume{'s' if used != 1 else ''}" if used else ""
+    lines = [f"execution of {subject} is interrupted{after}: the graph paused and waits for input"]
+    for p in pending:
+        if p.get("before"):
+            lines.append(f"  paused before node '{p['node']}' (interrupt_before/interrupt_after)")
+        else:
+            lines.append(f"  node '{p['node']}' called interrupt({short(p.get('value'))})")
+    lines += [
+        f"  {_where(result)}",
+        f"  to continue it, script the answers: wtb.case(input, id='{result.case_id}', resume=[<value>, ...])",
+        "  (each value is sent as Command(resume=value) after a pause), or accept the pause with "
+        "@wtb.allow_status(\"interrupted\") and assert on wtb_run.interrupts",
+        f"  {show_hint(result.thread_id, store_display)}",
+    ]
+    return "\n".join(lines)
 
 
 def parity_failures(

@@ -29,6 +29,7 @@ _ex = schema.executions.c
 _RESET: Final[dict[str, Any]] = dict(
     attempts=0, worker=None, ended_at=None, duration_s=None, error_type=None, error_message=None,
     error_node=None, error_traceback=None, checkpoint_id=None, state_type=None, state_blob=None, nodes_json=None,
+    extra_type=None, extra_blob=None,
 )
 
 

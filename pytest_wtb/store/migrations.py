@@ -50,8 +50,14 @@ def _v3_to_v4(conn: Connection) -> None:
     _add_columns(conn, schema.executions, ["code_hash"])  # NULL: re-run when a later command needs it
 
 
+def _v4_to_v5(conn: Connection) -> None:
+    _add_columns(conn, schema.executions, ["extra_type", "extra_blob"])
+
+
 # version N -> the step that makes it N + 1
-MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+}
 OLDEST_MIGRATABLE: Final = min(MIGRATIONS)
 
 

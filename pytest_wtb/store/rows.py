@@ -26,6 +26,10 @@ def result_row(serde: Any, run_id: str, result: ExecutionResult, now: float) -> 
     state_type, state_blob = (None, None)
     if result.state is not None:
         state_type, state_blob = serde.dumps_typed(result.state)
+    extra_type, extra_blob = (None, None)
+    extra = {**result.extra, **({"pending_nodes": list(result.pending_nodes)} if result.pending_nodes else {})}
+    if extra:
+        extra_type, extra_blob = serde.dumps_typed(extra)
     err = result.error
     return dict(
         b_run_id=run_id,
@@ -45,6 +49,8 @@ def result_row(serde: Any, run_id: str, result: ExecutionResult, now: float) -> 
         state_type=state_type,
         state_blob=state_blob,
         nodes_json=json.dumps([asdict(n) for n in result.nodes]),
+        extra_type=extra_type,
+        extra_blob=extra_blob,
     )
 
 
@@ -71,10 +77,14 @@ def result_from_row(serde: Any, row: dict[str, Any]) -> ExecutionResult | None:
             traceback=row["error_traceback"] or "",
         )
     nodes = tuple(NodeRun(**n) for n in json.loads(row["nodes_json"] or "[]"))
+    extra: dict[str, Any] = {}
     try:
         state = load_state(serde, row)
+        if row.get("extra_blob") is not None:
+            extra = serde.loads_typed((row["extra_type"], bytes(row["extra_blob"])))
     except StoredDataRefused as exc:  # its items fail saying why; nothing stored was revived
         status, state, err = FAILED, None, ErrorInfo(type="StoredDataRefused", message=str(exc))
+    pending = tuple(extra.pop("pending_nodes", ()) or ())
     return ExecutionResult(
         key=row["exec_key"],
         thread_id=row["thread_id"],
@@ -90,6 +100,8 @@ def result_from_row(serde: Any, row: dict[str, Any]) -> ExecutionResult | None:
         backend=row["backend"] or "",
         worker=row["worker"] or "",
         nodes=nodes,
+        pending_nodes=pending,
+        extra=extra,
     )
 
 

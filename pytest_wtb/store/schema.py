@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 metadata = MetaData()
 
@@ -84,6 +84,10 @@ executions = Table(
     # v4: what the result depends on (plan/fingerprint.py): a rerun under the same run id re-runs an
     # execution whose code or input changed instead of reporting the stored result
     Column("code_hash", String(64)),
+    # v5: what the end of an execution says beyond its state (interrupts waited on, output view keys,
+    # resumes used, lineage, a shared prefix's store items), through the same strict serializer
+    Column("extra_type", String(32)),
+    Column("extra_blob", LargeBinary),
     PrimaryKeyConstraint("run_id", "exec_key"),
     Index("ix_wtb_executions_thread_id", "thread_id", unique=True),
     Index("ix_wtb_executions_variant_case", "variant", "case_id"),

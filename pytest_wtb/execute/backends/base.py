@@ -29,6 +29,8 @@ class BackendContext:
     options: dict[str, Any] = field(default_factory=dict)
     # prefix sharing: a probe prefix whose nodes took less than this makes the group run unshared
     share_prefix_min_s: float = 0.0
+    concurrency: int = 64  # --wtb-concurrency: async executions in flight at once
+    async_specs: int = 0  # how many of the batch's executions run through LangGraph's async API
 
 
 class Backend(ABC):

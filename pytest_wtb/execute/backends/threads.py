@@ -1,4 +1,6 @@
-"""Threads backend: a pool of daemon worker threads, each with its own checkpointer.
+"""Threads backend: a pool of daemon worker threads, each with its own checkpointer, and one event loop
+for graphs with async nodes (up to --wtb-concurrency of them in flight, holding no thread while they
+await: a worker thread only compiles them and hands them over).
 
 Not concurrent.futures.ThreadPoolExecutor: its workers are joined at interpreter exit, so one node
 stuck past --wtb-timeout would hang pytest's exit. Here a timed-out thread is abandoned (Python
@@ -12,11 +14,17 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_wtb.execute.backends.base import Backend, BackendContext, DoneCallback, timeout_result
-from pytest_wtb.execute.worker import Progress, execute, worker_label
-from pytest_wtb.model import ExecutionSpec
+from pytest_wtb.execute.graphs import needs_async
+from pytest_wtb.execute.worker import Attempt, Progress, begin, run_sync, worker_label
+from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult, ExecutionSpec
+
+if TYPE_CHECKING:  # aio imports LangGraph: a run without async graphs never loads it here
+    from pytest_wtb.execute.aio import LoopRunner, ThreadedAsyncSaver
+
+ASYNC_SAVERS = 2  # checkpoint threads for async executions: SQLite writes one at a time anyway
 
 
 @dataclass(eq=False)
@@ -34,6 +42,10 @@ class ThreadsBackend(Backend):
 
     def __init__(self, workers: int = 16) -> None:
         self._workers = workers
+        self._in_flight_async = 0  # capacity beyond the threads, for async executions (set in start)
+        self._loop: LoopRunner | None = None
+        self._async_saver: ThreadedAsyncSaver | None = None
+        self._async_lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[ExecutionSpec, DoneCallback] | None] = queue.SimpleQueue()
         self._running: dict[int, _Running] = {}
         self._cond = threading.Condition()
@@ -45,10 +57,12 @@ class ThreadsBackend(Backend):
 
     @property
     def capacity(self) -> int:
-        return self._workers
+        return self._workers + self._in_flight_async
 
     def start(self, context: BackendContext) -> None:
         self._ctx = context
+        if context.async_specs:
+            self._in_flight_async = min(context.concurrency, context.async_specs)
         for _ in range(self._workers):
             self._spawn()
         if context.timeout_s is not None:
@@ -64,6 +78,10 @@ class ThreadsBackend(Backend):
             stuck = {slot.thread for slot in self._running.values()} | self._abandoned
         for _ in range(self._workers):
             self._queue.put(None)
+        if self._loop is not None:
+            self._loop.close()
+        if self._async_saver is not None:
+            self._async_saver.close()
         # idle workers exit at once on the sentinel; give them a moment so their connections can be
         # closed, but never wait for a thread stuck in user code
         deadline = time.monotonic() + 1.0
@@ -92,7 +110,13 @@ class ThreadsBackend(Backend):
                     slot.deadline = time.monotonic() + spec.timeout_s
                 self._running[id(slot)] = slot
                 self._cond.notify_all()
-            result = execute(spec, saver, backend=self.name, progress=slot.progress, worker=worker_label())
+            attempt = begin(spec, saver, backend=self.name, progress=slot.progress, worker=worker_label())
+            if isinstance(attempt, Attempt) and needs_async(attempt.graph):
+                with self._cond:
+                    self._running.pop(id(slot), None)  # its deadline is an asyncio timeout: a real cancel
+                self._hand_to_loop(attempt, done)
+                continue
+            result = attempt if isinstance(attempt, ExecutionResult) else run_sync(attempt, saver)
             with self._cond:
                 self._running.pop(id(slot), None)
                 abandoned = slot.finished
@@ -100,6 +124,27 @@ class ThreadsBackend(Backend):
             if abandoned:
                 return  # the watchdog reported the timeout and started a replacement thread
             done(result)
+
+    def _hand_to_loop(self, attempt: Attempt, done: DoneCallback) -> None:
+        from pytest_wtb.execute.aio import LoopRunner, ThreadedAsyncSaver, run_async
+
+        assert self._ctx is not None
+        with self._async_lock:
+            if self._loop is None:
+                self._loop = LoopRunner(self._ctx.concurrency)
+                self._async_saver = ThreadedAsyncSaver([self._ctx.checkpointers.new() for _ in range(ASYNC_SAVERS)])
+            loop, saver = self._loop, self._async_saver
+        assert saver is not None
+
+        def finished(future: Any) -> None:
+            try:
+                result = future.result()
+            except BaseException as exc:  # cancelled at close, or a bug: the item must still hear of it
+                error = ErrorInfo(type=type(exc).__name__, message=f"the async execution did not finish: {exc!r}")
+                result = ExecutionResult.of(attempt.spec, FAILED, error=error, backend=self.name)
+            done(result)
+
+        loop.submit(lambda: run_async(attempt, saver)).add_done_callback(finished)
 
     def _watchdog(self) -> None:
         while True:

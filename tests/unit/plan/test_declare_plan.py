@@ -27,7 +27,7 @@ def test_with_nodes_keeps_the_factory_and_records_the_base() -> None:
     assert node_variant.factory is base.factory
     assert node_variant.node_overrides == {"answer": len}
     assert node_variant.base_name == "factory" and not node_variant.baseline
-    with pytest.raises(DeclarationError, match="not a callable"):
+    with pytest.raises(DeclarationError, match="not a function or a Runnable"):
         base.with_nodes({"answer": 3}, name="bad")  # type: ignore[dict-item]
     with pytest.raises(DeclarationError, match="not usable in a test id"):
         base.with_nodes({"answer": len}, name="has space")

@@ -1,0 +1,55 @@
+"""What an execution's end says beyond its state: the interrupts it waits on, its output view, the
+resumes it used, and (for a shared prefix) the store items its forks start from. Plain data, stored
+with the result."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pytest_wtb.execute.stores import store_items
+from pytest_wtb.model import ErrorInfo, ExecutionSpec
+
+if TYPE_CHECKING:
+    from pytest_wtb.execute.worker import Attempt
+
+
+def pending_interrupts(snapshot: Any) -> list[dict[str, Any]]:
+    """What the paused graph waits on: per interrupt() call, its node and value; per
+    interrupt_before/after pause with no interrupt() value, the node alone."""
+    found: list[dict[str, Any]] = []
+    for task in getattr(snapshot, "tasks", ()) or ():
+        for intr in getattr(task, "interrupts", ()) or ():
+            found.append({"node": task.name, "value": intr.value, "id": str(getattr(intr, "id", ""))})
+    if not found:
+        found = [{"node": node, "value": None, "id": "", "before": True} for node in snapshot.next or ()]
+    return found
+
+
+def outcome_extra(attempt: Attempt, snapshot: Any) -> dict[str, Any]:
+    graph, spec = attempt.graph, attempt.spec
+    extra: dict[str, Any] = {}
+    output = getattr(graph, "output_channels", None)
+    if isinstance(output, str | list | tuple):
+        extra["output_keys"] = output if isinstance(output, str) else list(output)
+    if spec.resume:
+        extra["resumes"] = attempt.resumes_used
+    if spec.is_prefix:
+        if graph.store is not None:
+            extra["store_items"] = store_items(graph.store)
+    elif snapshot.next:
+        extra["interrupts"] = pending_interrupts(snapshot)
+    return extra
+
+
+def unused_resume_error(spec: ExecutionSpec, used: int) -> ErrorInfo:
+    left = list(spec.resume[used:])
+    if used == 0:
+        why = "but the graph never paused (no interrupt() was reached, no interrupt_before/after node ran)"
+    else:
+        why = f"but the graph paused only {used} time{'s' if used != 1 else ''} and then ran to its end"
+    message = (
+        f"case '{spec.case_id}' scripts {len(spec.resume)} resume value{'s' if len(spec.resume) != 1 else ''} "
+        f"{why}; unused: {left!r}. Remove them from wtb.case(..., resume=[...]), or check that the graph "
+        "still asks for them"
+    )
+    return ErrorInfo(type="UnusedResume", message=message)
