@@ -39,6 +39,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             if row["error_type"]:
                 node = f" in node '{row['error_node']}'" if row["error_node"] else ""
                 print(f"  error: {row['error_type']}{node}: {row['error_message']}")
+            for line in _ran_with(store, row):
+                print(f"  {line}")
         for line in _lineage(store, saver, args.thread_id, row):
             print(f"  {line}")
         print(f"  store {store.url.display}")
@@ -63,6 +65,21 @@ def _lineage(store: Store, saver: Any, thread_id: str, row: dict[str, Any] | Non
     served = [(p, forks) for p in _case_prefixes(store, row) if (forks := _forks(store, saver, p))]
     return [f"not forked: every step ran in this execution; shared prefix thread_id {p} was {_shared_by(forks)}"
             for p, forks in served]
+
+
+def _ran_with(store: Store, row: dict[str, Any]) -> list[str]:
+    """Context, config and resumes it ran with, and what an interrupted execution waits on."""
+    result = store.results.result_from_row(row)
+    extra = result.extra if result is not None else {}
+    lines = [f"{k} {v}" for k, v in (extra.get("ran_with") or {}).items()]
+    if "resumes" in extra:
+        lines.append(f"resumed {extra['resumes']} time{'s' if extra['resumes'] != 1 else ''} (scripted resume=[...])")
+    for pending in extra.get("interrupts") or ():
+        if pending.get("before"):
+            lines.append(f"waiting: paused before node '{pending['node']}'")
+        else:
+            lines.append(f"waiting: node '{pending['node']}' called interrupt({pending.get('value')!r})")
+    return lines
 
 
 def _forks(store: Store, saver: Any, prefix: str) -> list[dict[str, Any]]:

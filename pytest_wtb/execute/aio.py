@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from pytest_wtb.execute.backends.base import timeout_result
-from pytest_wtb.execute.fork import copy_thread
 from pytest_wtb.model import ExecutionResult
 
 if TYPE_CHECKING:
@@ -161,8 +160,7 @@ async def run_async(attempt: Attempt, saver: ThreadedAsyncSaver) -> ExecutionRes
     try:
         async with deadline:
             if spec.fork_thread_id is not None:
-                source, target = spec.fork_thread_id, spec.thread_id
-                attempt.note_fork(await saver.call(lambda s: copy_thread(s, source, target)))
+                await saver.call(attempt.fork)
             graph_input = attempt.first_input()
             while True:
                 async for event in graph.astream(graph_input, attempt.stream_config(), context=attempt.context,

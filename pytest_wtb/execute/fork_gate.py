@@ -80,4 +80,6 @@ def with_lineage(spec: ExecutionSpec, result: ExecutionResult) -> ExecutionResul
     """Lineage comes from the plan, so every xdist worker states it alike, whoever ran the fork."""
     if spec.fork_thread_id is None or result.extra.get("forked_from") == spec.fork_thread_id:
         return result
+    if "unshared" in result.extra:  # the worker ran it from scratch, saying why
+        return result
     return dataclasses.replace(result, extra={**result.extra, "forked_from": spec.fork_thread_id})

@@ -33,6 +33,9 @@ def outcome_extra(attempt: Attempt, snapshot: Any) -> dict[str, Any]:
         extra["output_keys"] = output if isinstance(output, str) else list(output)
     if spec.resume:
         extra["resumes"] = attempt.resumes_used
+    ran_with = {k: repr(v)[:300] for k, v in (("context", attempt.context), ("config", spec.config)) if v}
+    if ran_with:  # for `show` and reports: display text, never revived
+        extra["ran_with"] = ran_with
     if spec.is_prefix:
         if graph.store is not None:
             extra["store_items"] = store_items(graph.store)

@@ -26,6 +26,7 @@ from pytest_wtb.model import FAILED, INTERRUPTED, SUCCEEDED, ErrorInfo, Executio
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
+DEFAULT_RECURSION_LIMIT = 25  # langchain_core.runnables.config's, for a graph and case that set none
 _INTERNAL_PARTS = (
     f"{os.sep}langgraph{os.sep}",
     f"{os.sep}langchain_core{os.sep}",
@@ -87,13 +88,30 @@ class Attempt:
     step: int = 0
     resumes_used: int = 0
 
-    def first_input(self) -> Any:
-        return None if self.spec.fork_thread_id is not None else self.spec.input
+    forked: bool = False
 
-    def note_fork(self, fork_point: str | None) -> None:
-        if fork_point is None:
-            raise RuntimeError(f"shared prefix thread {self.spec.fork_thread_id} has no checkpoints to fork from")
-        self.base["extra"] = {"forked_from": self.spec.fork_thread_id, "fork_checkpoint_id": fork_point}
+    def first_input(self) -> Any:
+        return None if self.forked else self.spec.input
+
+    def fork(self, saver: Any) -> None:
+        """Copy the shared prefix's thread into this one, or run from scratch when the copy could not
+        give the same result: LangGraph counts ``recursion_limit`` from the checkpoint an invocation
+        starts at, so a fork gets the budget the prefix left, and none left means no fork."""
+        source = self.spec.fork_thread_id
+        assert source is not None
+        last = saver.get_tuple({"configurable": {"thread_id": source}})
+        if last is None:
+            raise RuntimeError(f"shared prefix thread {source} has no checkpoints to fork from")
+        limit = self.config.get("recursion_limit") or (self.graph.config or {}).get("recursion_limit")
+        # a fresh thread stops after step recursion_limit; one resumed at step k after k + 2 + its own limit
+        left = int(limit or DEFAULT_RECURSION_LIMIT) - int(last.metadata.get("step", -1)) - 2
+        if left < 1:
+            self.base["extra"] = {"unshared": "the recursion limit ends within the shared prefix's budget"}
+            return
+        fork_point = copy_thread(saver, source, self.spec.thread_id)
+        self.config = cast("RunnableConfig", {**self.config, "recursion_limit": left})
+        self.forked = True
+        self.base["extra"] = {"forked_from": source, "fork_checkpoint_id": fork_point}
 
     def stream_config(self) -> RunnableConfig:
         if not self.resumes_used:
@@ -222,7 +240,7 @@ def run_sync(attempt: Attempt, checkpointer: Any) -> ExecutionResult:
     graph, spec = attempt.graph, attempt.spec
     try:
         if spec.fork_thread_id is not None:
-            attempt.note_fork(copy_thread(checkpointer, spec.fork_thread_id, spec.thread_id))
+            attempt.fork(checkpointer)
         graph_input = attempt.first_input()
         while True:
             for event in graph.stream(graph_input, attempt.stream_config(), context=attempt.context,

@@ -16,6 +16,7 @@ class Step:
     nodes: tuple[str, ...]
     checkpoint_id: str
     changed: dict[str, Any]
+    resume: str = ""  # set on the first step after a scripted resume: which one, with what value
 
 
 def _user_channel(name: str) -> bool:
@@ -32,8 +33,13 @@ def checkpoint_history(saver: Any, thread_id: str, failed_node: str | None = Non
     tuples.sort(key=lambda t: (t.metadata.get("step", 0), t.checkpoint["id"]))
     steps: list[Step] = []
     seen_before: dict[str, Any] = {}
+    last_resume = None
     for tup in tuples:
         ckpt, meta = tup.checkpoint, tup.metadata or {}
+        resume = ""
+        if meta.get("wtb_resume") not in (None, last_resume):  # the resumed stream's first checkpoint
+            last_resume = meta["wtb_resume"]
+            resume = f"resume {last_resume}: Command(resume={meta.get('wtb_resume_value', '?')})"
         values = ckpt.get("channel_values", {})
         versions_seen = ckpt.get("versions_seen", {})
         if meta.get("source") == "input":
@@ -49,7 +55,7 @@ def checkpoint_history(saver: Any, thread_id: str, failed_node: str | None = Non
             updated = ckpt.get("updated_channels") or [k for k in values if _user_channel(k)]
             changed = {k: values[k] for k in updated if _user_channel(k) and k in values}
         seen_before = dict(versions_seen)
-        steps.append(Step(int(meta.get("step", 0)), str(meta.get("source", "")), nodes, ckpt["id"], changed))
+        steps.append(Step(int(meta.get("step", 0)), str(meta.get("source", "")), nodes, ckpt["id"], changed, resume))
     if tuples:
         errors = [w[2] for w in (tuples[-1].pending_writes or []) if w[1] == "__error__"]
         if errors:
@@ -61,6 +67,8 @@ def checkpoint_history(saver: Any, thread_id: str, failed_node: str | None = Non
 def format_history(steps: list[Step], width: int = 70) -> list[str]:
     lines = [f"{'step':>4}  {'node':<20} {'checkpoint_id':<38} changed keys"]
     for s in steps:
+        if s.resume:
+            lines.append(f"{'':>4}  -- {s.resume}")
         node = ", ".join(s.nodes) or f"({s.source})"
         changes = "; ".join(f"{k}={short(v, width)}" for k, v in s.changed.items()) or "-"
         lines.append(f"{s.step:>4}  {node:<20} {s.checkpoint_id:<38} {changes}")
