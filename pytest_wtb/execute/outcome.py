@@ -4,8 +4,10 @@ with the result."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
+from pytest_wtb.declare.run_settings import context_fields
 from pytest_wtb.execute.stores import store_items
 from pytest_wtb.model import ErrorInfo, ExecutionSpec
 
@@ -34,14 +36,27 @@ def outcome_extra(attempt: Attempt, snapshot: Any) -> dict[str, Any]:
     if spec.resume:
         extra["resumes"] = attempt.resumes_used
     ran_with = {k: repr(v)[:300] for k, v in (("context", attempt.context), ("config", spec.config)) if v}
-    if ran_with:  # for `show` and reports: display text, never revived
+    if ran_with or spec.resume:  # for `show` and reports: display text, never revived
         extra["ran_with"] = ran_with
+        replay_with = _plain({"context": context_fields(attempt.context), "config": spec.config,
+                              "resume": list(spec.resume)})
+        if replay_with is not None:  # what `replay` runs the execution with again
+            extra["replay_with"] = replay_with
     if spec.is_prefix:
         if graph.store is not None:
             extra["store_items"] = store_items(graph.store)
     elif snapshot.next:
         extra["interrupts"] = pending_interrupts(snapshot)
     return extra
+
+
+def _plain(value: Any) -> Any:
+    """``value`` when it is JSON data (so any store can keep it and nothing needs reviving), else None."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+    return value
 
 
 def unused_resume_error(spec: ExecutionSpec, used: int) -> ErrorInfo:

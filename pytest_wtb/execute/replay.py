@@ -168,6 +168,23 @@ def copy_checkpoint(saver: Any, original: str, checkpoint_id: str, thread_id: st
     saver.put(target, tup.checkpoint, metadata, dict(tup.checkpoint.get("channel_versions", {})))
 
 
+def _resumes_before(history: list[Any], checkpoint_id: str) -> int:
+    """How many scripted resumes the original had applied when it wrote ``checkpoint_id``."""
+    for snap in history:
+        if snap.config["configurable"].get("checkpoint_id") == checkpoint_id:
+            return int((snap.metadata or {}).get("wtb_resume", 0))
+    return 0
+
+
+def replay_settings(saver: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """The context and config the original execution ran with (stored as plain data with its result)."""
+    if row.get("extra_blob") is None:
+        return {}
+    extra = saver.serde.loads_typed((row["extra_type"], bytes(row["extra_blob"])))
+    found = extra.get("replay_with") if isinstance(extra, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 def replay(
     saver: Any, row: dict[str, Any], module: ModuleType, *, from_id: str | None = None, before: str | None = None
 ) -> ReplayOutcome:
@@ -184,6 +201,7 @@ def replay(
     old_values = graph.get_state(old_cfg).values
     thread_id = next_thread_id(saver, original)
     copy_checkpoint(saver, original, chosen.checkpoint_id, thread_id)
+    settings = replay_settings(saver, row)
     spec = ExecutionSpec(
         key="replay",
         run_id=str(row["run_id"]),
@@ -192,6 +210,10 @@ def replay(
         variant=variant,
         case_id=str(row["case_id"]),
         input=None,  # None resumes the thread from its head: the copied checkpoint
+        context=settings.get("context"),
+        config=dict(settings.get("config") or {}),
+        # the resumes the original had not yet used at the chosen checkpoint
+        resume=tuple((settings.get("resume") or [])[_resumes_before(history, chosen.checkpoint_id):]),
     )
     result = execute(spec, saver, backend="replay")
     old_state = dict(old_values) if isinstance(old_values, dict) else {"__root__": old_values}
