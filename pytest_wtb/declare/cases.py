@@ -65,6 +65,8 @@ def case(
         error = f"resume= takes a list of values (one per pause), got {type(resume).__name__}: wrap it in [...]"
     if id is not None and not usable(id):
         error = f"case id {id!r} is not usable in a test id: {NAME_RULE}"
+    if error:  # recorded for collection to report; the bad values are not converted
+        return CaseInput(input, id if isinstance(id, str) else None, context, {}, (), error)
     return CaseInput(input, id, context, dict(config or {}), tuple(resume or ()), error)
 
 

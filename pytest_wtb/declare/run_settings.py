@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, is_typeddict
 
 # RunnableConfig keys a case or variant may set; the plugin owns thread_id and checkpoint_id
 CONFIG_KEYS: Final = frozenset({"configurable", "recursion_limit", "tags", "metadata", "run_name", "max_concurrency"})
@@ -79,19 +79,22 @@ def build_context(schema: Any, value: Any) -> Any:
     """``value`` as the graph's ``context_schema`` expects it; ValueError saying why it does not fit."""
     if value is None or schema is None or not isinstance(schema, type):
         return value
-    if isinstance(value, schema):
-        return value
-    fields = context_fields(value)
     name = getattr(schema, "__name__", str(schema))
-    if fields is None or (not isinstance(value, Mapping) and type(value).__name__ != name):
-        raise ValueError(f"context {value!r} is a {type(value).__name__}, but the graph's context_schema is {name}")
-    if issubclass(schema, dict):  # a TypedDict
+    if is_typeddict(schema):  # no isinstance() on a TypedDict: a context for one is a dict of its keys
+        if not isinstance(value, Mapping):
+            raise ValueError(f"context {value!r} is a {type(value).__name__}, but the graph's context_schema "
+                             f"{name} is a TypedDict: give a dict of its keys")
         declared = set(getattr(schema, "__annotations__", {}))
-        unknown = sorted(set(fields) - declared)
+        unknown = sorted(set(value) - declared)
         if unknown:
             raise ValueError(f"context has {', '.join(map(repr, unknown))}, which context_schema {name} "
                              "does not declare")
-        return dict(fields)
+        return dict(value)
+    if isinstance(value, schema):
+        return value
+    fields = context_fields(value)
+    if fields is None or (not isinstance(value, Mapping) and type(value).__name__ != name):
+        raise ValueError(f"context {value!r} is a {type(value).__name__}, but the graph's context_schema is {name}")
     validate = getattr(schema, "model_validate", None)
     try:
         return validate(fields) if callable(validate) else schema(**fields)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from pytest_wtb.execute.backends.base import timeout_result
+from pytest_wtb.execute.outcome import STOP
 from pytest_wtb.model import ExecutionResult
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ async def run_async(attempt: Attempt, saver: ThreadedAsyncSaver) -> ExecutionRes
                     attempt.on_event(event)
                 snapshot = await graph.aget_state(attempt.config)
                 graph_input = attempt.next_resume(snapshot)
-                if graph_input is None:
+                if graph_input is STOP:
                     break
     except TimeoutError as exc:
         if not deadline.expired():  # the graph's own TimeoutError: a failure like any other

@@ -14,6 +14,8 @@ from pytest_wtb.model import ErrorInfo, ExecutionSpec
 if TYPE_CHECKING:
     from pytest_wtb.execute.worker import Attempt
 
+STOP: Any = object()  # Attempt.next_resume: nothing to continue the thread with
+
 
 def pending_interrupts(snapshot: Any) -> list[dict[str, Any]]:
     """What the paused graph waits on: per interrupt() call, its node and value; per

@@ -20,7 +20,7 @@ from pytest_wtb.declare.run_settings import build_context
 from pytest_wtb.errors import GraphBuildError
 from pytest_wtb.execute.fork import copy_thread
 from pytest_wtb.execute.graphs import compile_variant, needs_async
-from pytest_wtb.execute.outcome import outcome_extra, unused_resume_error
+from pytest_wtb.execute.outcome import STOP, outcome_extra, unused_resume_error
 from pytest_wtb.model import FAILED, INTERRUPTED, SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
 
 if TYPE_CHECKING:
@@ -122,15 +122,18 @@ class Attempt:
         return cast("RunnableConfig", {**self.config, "metadata": metadata})
 
     def next_resume(self, snapshot: Any) -> Any:
-        """The Command to continue a paused thread with, or None when it ran to the end (or has no
-        resume left, or is a shared prefix, which stops on purpose)."""
+        """What to continue a paused thread with: a Command, or None (LangGraph's own way to continue
+        an interrupt_before/after pause; it has no use for Command(resume=None)). STOP when it ran to the
+        end, has no resume left, or is a shared prefix, which stops on purpose."""
         if self.spec.is_prefix or not snapshot.next or self.resumes_used >= len(self.spec.resume):
-            return None
+            return STOP
         from langgraph.types import Command
 
         value = self.spec.resume[self.resumes_used]
         self.resumes_used += 1
-        return value if isinstance(value, Command) else Command(resume=value)
+        if value is None or isinstance(value, Command):
+            return value
+        return Command(resume=value)
 
     def on_event(self, event: dict[str, Any]) -> None:
         task_id, name = str(event["id"]), str(event["name"])
@@ -248,7 +251,7 @@ def run_sync(attempt: Attempt, checkpointer: Any) -> ExecutionResult:
                 attempt.on_event(event)
             snapshot = graph.get_state(attempt.config)
             graph_input = attempt.next_resume(snapshot)
-            if graph_input is None:
+            if graph_input is STOP:
                 break
     except Exception as exc:
         return attempt.failed(exc, _failing_node(graph, attempt.config, attempt.progress),

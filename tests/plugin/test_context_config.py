@@ -272,8 +272,6 @@ def test_a_bad_variant_context_or_config_is_a_collection_error_naming_the_varian
     assert "INTERNALERROR" not in result.stdout.str()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a TypedDict context_schema makes build_context call isinstance() on "
-                   "a TypedDict: TypeError escapes collection")
 def test_a_typed_dict_context_schema_takes_a_dict_context(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_typed=GRAPH.replace("@dataclass\nclass Ctx:", "class Ctx(TypedDict, total=False):")
                         .replace("runtime.context.user", "runtime.context['user']")

@@ -260,8 +260,6 @@ def test_an_interrupt_before_pause_continues_with_a_resume_value(pytester: pytes
     result.assert_outcomes(passed=2)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: resume=[None] sends Command(resume=None), which LangGraph 1.2 "
-                   "rejects with UnboundLocalError at an interrupt_before pause; None should continue the thread")
 def test_an_interrupt_before_pause_continues_with_resume_none(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_go=RESUME_BEFORE.replace("GO", "None"))
     result = pytester.runpytest("-p", "no:cacheprovider")

@@ -78,8 +78,6 @@ def test_resume_must_be_a_list(resume: Any) -> None:
     assert "wrap it in [...]" in found.error
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: wtb.case(resume=3) / wtb.case(config='x') raise TypeError/ValueError "
-                   "at import instead of recording the problem it detected on the CaseSet")
 @pytest.mark.parametrize(("kwargs", "expected"), [
     ({"resume": 3}, "case 'a': resume= takes a list of values (one per pause), got int: wrap it in [...]"),
     ({"config": "x"}, "case 'a': config= takes a dict (a RunnableConfig), got str"),
@@ -152,8 +150,6 @@ def test_build_context_makes_the_schema_instance_or_says_why_not() -> None:
         build_context(Ctx, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: build_context(TypedDict schema, dict) calls isinstance(value, schema), "
-                   "which raises TypeError for a TypedDict")
 def test_build_context_checks_a_typed_dict_schema() -> None:
     assert build_context(TypedCtx, {"model": "m"}) == {"model": "m"}
     with pytest.raises(ValueError, match="'extra', which context_schema TypedCtx does not declare"):
