@@ -12,12 +12,10 @@ The template's ``is_last_step`` guard is left out on purpose: without it a ``rec
 small for the task ends the run with ``GraphRecursionError``, which is what a test should notice.
 """
 
-import ast
 import asyncio
-import operator
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -29,6 +27,8 @@ from langgraph.graph import StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
+
+from examples.agent_workflow import evaluate, format_number  # the same safe arithmetic as the sync agent
 
 SYSTEM_PROMPT = "You are a helpful research assistant. Look facts up before you state them."
 TERSE_PROMPT = "Be brief: reply with the value only, and do simple arithmetic yourself."
@@ -61,31 +61,6 @@ ENCYCLOPEDIA = {
     "capital of australia": "Canberra",
     "population of france": "68400000",
 }
-
-_OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
-
-
-def evaluate(expression: str) -> float:
-    """Arithmetic only: ``eval`` would run whatever a model puts in the expression."""
-
-    def walk(node: ast.expr) -> float:
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return node.value
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](walk(node.left), walk(node.right))
-        raise ValueError(f"unsupported expression: {ast.unparse(node)}")
-
-    return walk(ast.parse(expression, mode="eval").body)
-
-
-def format_number(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".")
-
 
 @tool
 async def search(query: str) -> str:
