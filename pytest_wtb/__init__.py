@@ -9,6 +9,7 @@ from typing import Any
 
 from pytest_wtb.declare.cases import allow_status, case
 from pytest_wtb.declare.parity import parity
+from pytest_wtb.declare.repeats import gate, repeat
 from pytest_wtb.declare.variants import Variant, cases, variant
 from pytest_wtb.errors import ComparatorError, ExecutionFailed, WtbError
 from pytest_wtb.execute.backends.base import Backend, BackendContext
@@ -31,9 +32,11 @@ __all__ = [
     "cases",
     "close",
     "embedding_distance",
+    "gate",
     "ignore",
     "judge",
     "parity",
+    "repeat",
     "strategies",
     "text_similarity",
     "unordered",

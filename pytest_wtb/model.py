@@ -39,6 +39,7 @@ class ExecutionSpec:
     context: Any = None
     config: dict[str, Any] = field(default_factory=dict)
     resume: tuple[Any, ...] = ()  # Command(resume=v) after each pause, in order
+    repetition: int = 0  # @wtb.repeat: which independent execution of its (variant, case) this is
     # prefix sharing: a fork starts from the store items its shared prefix left (store/serde-able data)
     store_seed: tuple[tuple[tuple[str, ...], str, Any], ...] | None = None
     # prefix sharing: a shared run stops before these nodes; a fork resumes from that run's thread

@@ -120,12 +120,20 @@ class LoopRunner:
 
         return asyncio.run_coroutine_threadsafe(bounded(), self._loop)
 
-    def close(self) -> None:
-        if self._loop.is_closed():
+    def close(self, grace_s: float = 1.0) -> None:
+        """Cancel what still runs, let it see its CancelledError (futures resolve), then stop the loop."""
+        if self._loop.is_closed() or not self._thread.is_alive():
             return
-        for task in asyncio.all_tasks(self._loop):
-            self._loop.call_soon_threadsafe(task.cancel)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+
+        async def shutdown() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=grace_s)
+            asyncio.get_running_loop().stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
 
 
 _shared: LoopRunner | None = None

@@ -148,7 +148,11 @@ def _new_cache() -> Any:
 def needs_async(graph: Any) -> bool:
     """True when some node can only run through LangGraph's async API (an ``async def`` node, a
     ToolNode with an async-only tool, a subgraph holding one)."""
-    return any(_async_only(node.bound, 0) for name, node in graph.nodes.items() if not name.startswith("__"))
+    if any(_async_only(node.bound, 0) for name, node in graph.nodes.items() if not name.startswith("__")):
+        return True
+    builder = getattr(graph, "builder", None)  # routers (conditional edges) are async too, sometimes
+    branches = getattr(builder, "branches", None) or {}
+    return any(_async_only(b.path, 0) for by_name in branches.values() for b in by_name.values())
 
 
 def _async_only(runnable: Any, depth: int) -> bool:

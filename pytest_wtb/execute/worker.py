@@ -214,7 +214,10 @@ def begin(
         err = ErrorInfo(type=kind, message=str(exc), traceback=user_traceback(exc))
         return ExecutionResult.of(spec, FAILED, error=err, duration_s=time.perf_counter() - t0, **base)
     configurable = {**spec.config.get("configurable", {}), "thread_id": spec.thread_id}
-    config = cast("RunnableConfig", {**spec.config, "configurable": configurable})
+    # what a stochastic fake may seed from: the same in every run (a thread_id also holds the run id)
+    # (not the variant: a shared prefix runs once for several variants)
+    metadata = {**spec.config.get("metadata", {}), "wtb_case": spec.case_id, "wtb_repetition": spec.repetition}
+    config = cast("RunnableConfig", {**spec.config, "configurable": configurable, "metadata": metadata})
     return Attempt(spec, graph, config, context, progress, on_node, base, t0)
 
 

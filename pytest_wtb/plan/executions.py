@@ -26,10 +26,12 @@ class ExecutionRequest:
     scope: str
     variant: Variant
     case: Case
+    repetition: int = 0  # @wtb.repeat: the n-th independent execution of this (variant, case)
 
     @cached_property
     def key(self) -> str:
-        return execution_key(self.scope, self.variant.name, self.case, self.settings_identity)
+        settings = self.settings_identity + (f"\x1frepetition={self.repetition}" if self.repetition else "")
+        return execution_key(self.scope, self.variant.name, self.case, settings)
 
     @cached_property
     def context(self) -> Any:
@@ -93,7 +95,8 @@ def make_plan(
         specs[key] = ExecutionSpec(
             key=key,
             run_id=run_id,
-            thread_id=thread_id_for(run_id, req.variant.name, req.case.id, key),
+            thread_id=thread_id_for(run_id, req.variant.name, req.case.id + (f"-r{req.repetition}" if req.repetition
+                                                                             else ""), key),
             scope=req.scope,
             variant=req.variant,
             case_id=req.case.id,
@@ -102,6 +105,7 @@ def make_plan(
             context=req.context,
             config=req.config,
             resume=req.case.resume,
+            repetition=req.repetition,
         )
     ordered = list(specs.values())
     if shapes is not None:
@@ -115,7 +119,9 @@ def _share_prefixes(run_id: str, specs: list[ExecutionSpec], shapes: dict[int, S
     for spec in specs:
         if spec.resume:  # a scripted conversation is not split between a prefix and its forks
             continue
-        identity = canonical_input(spec.input) + run_settings_identity(spec.context, spec.config, ())
+        # repetitions are independent samples: a stochastic shared node must run in each of them
+        identity = canonical_input(spec.input) + run_settings_identity(spec.context, spec.config, ()) + (
+            f"\x1f{spec.repetition}")
         by_case.setdefault((spec.scope, spec.case_id, identity), []).append(spec)
     replaced: dict[str, ExecutionSpec] = {}
     prefix_before: dict[str, ExecutionSpec] = {}  # first fork's key -> the prefix to run before it

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_wtb.errors import WtbError
+from pytest_wtb.pytest.gates import GateParam, gate_param
 from pytest_wtb.pytest.items import FIXTURE, item_param
 from pytest_wtb.pytest.keys import SESSION_KEY
 from pytest_wtb.pytest.properties import CASE_ID, PropertySearch, examples_dir, property_param
@@ -20,8 +21,12 @@ if TYPE_CHECKING:
 RUNNER_KEY = pytest.StashKey["BenchRunner"]()
 
 
-def item_run(request: pytest.FixtureRequest) -> WtbRun | PropertySearch:
+def item_run(request: pytest.FixtureRequest) -> WtbRun | PropertySearch | GateParam:
     wtb = request.config.stash[SESSION_KEY]
+    gate = gate_param(request.node)
+    if gate is not None:  # the call phase scores every execution of the gate (repeats.run_gate)
+        request.node.user_properties += [("wtb_variant", gate.variant.name), ("wtb_baseline", gate.baseline.name)]
+        return gate
     prop = property_param(request.node)
     if prop is not None:  # @wtb.cases(strategy=...): the call phase runs a Hypothesis search
         runner = request.getfixturevalue("_wtb_bench_runner")
@@ -44,6 +49,26 @@ def item_run(request: pytest.FixtureRequest) -> WtbRun | PropertySearch:
         ("wtb_duration_s", f"{run.duration_s:.6f}"),
     ]
     return run
+
+
+def call_many(item: pytest.Function) -> bool | None:
+    """Run the body of an item that is more than one call (True), or leave it to pytest (None)."""
+    __tracebackhide__ = True
+    value = item.funcargs.get(FIXTURE)
+    if isinstance(value, PropertySearch):
+        value.run(item)
+        return True
+    from pytest_wtb.pytest import repeats
+
+    wtb = item.config.stash[SESSION_KEY]
+    if isinstance(value, GateParam):
+        repeats.run_gate(item, value, wtb)
+        return True
+    param = item_param(item)
+    if isinstance(value, WtbRun) and param is not None and param.repeats > 1:
+        repeats.run_repeated(item, param, wtb)
+        return True
+    return None
 
 
 def bench_runner(request: pytest.FixtureRequest) -> BenchRunner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -16,6 +17,7 @@ from pytest_wtb.execute.graphs import needs_async, validate_variant
 from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult
 from pytest_wtb.plan.canonical import ADVICE, InputError, canonical_input
 from pytest_wtb.plan.executions import ExecutionRequest
+from pytest_wtb.pytest.gates import gate_params, repetitions
 from pytest_wtb.pytest.run_view import WtbRun, as_run
 from pytest_wtb.pytest.variant_hints import variants_hint
 
@@ -32,27 +34,39 @@ class ItemParam:
     baseline: Variant | None
     parity: ParitySpec | None
     input_error: str | None = None  # the case input has no stable identity: nothing runs, the item fails
+    repetition: int = 0  # which repetition this view of the item is (see at())
+    repeats: int = 1  # @wtb.repeat(k): the body runs once per repetition
+    min_pass_rate: float = 1.0
 
     @cached_property  # its key hashes the case input: once per item, not per use
     def own(self) -> ExecutionRequest:
-        return ExecutionRequest(self.scope, self.variant, self.case)
+        return ExecutionRequest(self.scope, self.variant, self.case, self.repetition)
 
     @cached_property
     def baseline_request(self) -> ExecutionRequest | None:
         if self.parity is None or self.baseline is None or self.baseline is self.variant:
             return None
-        return ExecutionRequest(self.scope, self.baseline, self.case)
+        return ExecutionRequest(self.scope, self.baseline, self.case, self.repetition)
 
     @cached_property
     def baseline_key(self) -> str | None:
         """The baseline's execution key, for an item that is not the baseline (with parity or not)."""
         if self.baseline is None or self.baseline is self.variant or self.input_error is not None:
             return None
-        return ExecutionRequest(self.scope, self.baseline, self.case).key
+        return ExecutionRequest(self.scope, self.baseline, self.case, self.repetition).key
+
+    def at(self, repetition: int) -> ItemParam:
+        """This item as its ``repetition``-th execution sees it."""
+        return self if repetition == self.repetition else dataclasses.replace(self, repetition=repetition)
 
     def requests(self) -> list[ExecutionRequest]:
         if self.input_error is not None:
             return []
+        if self.repeats > 1 and self.repetition == 0:
+            return [r for n in range(self.repeats) for r in self.at(n).requests_of_one()]
+        return self.requests_of_one()
+
+    def requests_of_one(self) -> list[ExecutionRequest]:
         base = self.baseline_request
         return [self.own] if base is None else [base, self.own]
 
@@ -121,7 +135,7 @@ def _fail(test: str, message: str) -> pytest.Collector.CollectError:
     return pytest.Collector.CollectError(f"pytest-wtb: {test}: {message}")
 
 
-def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck) -> None:
+def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck, repeat_override: int | None = None) -> None:
     if FIXTURE not in metafunc.fixturenames:
         return
     test = metafunc.function.__name__
@@ -156,6 +170,10 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck) -> None:
         if problem:
             raise _fail(test, problem)
     problems = {case.id: _input_problem(case) for case in case_set.cases}
+    repeated = repetitions(metafunc.function, case_set, parity_spec, baseline, repeat_override)
+    if isinstance(repeated, str):
+        raise _fail(test, repeated)
+    k, min_pass_rate, gate = repeated
     params: list[Any] = []
     if case_set.strategy is not None:  # one Hypothesis search per variant
         from pytest_wtb.pytest.properties import property_params
@@ -173,9 +191,17 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck) -> None:
                 f"by its input, and this input has no form that is the same in every process\n  {problem}\n"
                 f"  to fix: {ADVICE}"
             )
-            item = ItemParam(module.__name__, v, case, baseline, parity_spec, why)
+            item = ItemParam(module.__name__, v, case, baseline, parity_spec, why, repeats=k,
+                             min_pass_rate=min_pass_rate)
             marks = [pytest.mark.wtb(variant=v.name, case=case.id), *v.marks]
-            params.append(pytest.param(item, id=f"{v.name}-{case.id}", marks=marks))
+            if gate is None:
+                params.append(pytest.param(item, id=f"{v.name}-{case.id}", marks=marks))
+    if gate is not None:
+        assert baseline is not None
+        unstable = [why for why in problems.values() if why]
+        if unstable:
+            raise _fail(test, f"@wtb.gate needs every case to have a stable identity: {unstable[0]}")
+        params = gate_params(module.__name__, variants, baseline, case_set.cases, k, gate)
     metafunc.parametrize(FIXTURE, params, indirect=True)
 
 

@@ -13,7 +13,7 @@ from pytest_wtb.pytest import fixtures, hookspecs, outcomes, xdist_start
 from pytest_wtb.pytest.finish import session_finish, terminal_summary, worker_down
 from pytest_wtb.pytest.items import FIXTURE, parametrize, select_variants
 from pytest_wtb.pytest.keys import SESSION_KEY
-from pytest_wtb.pytest.properties import PropertySearch, examples_dir, tune_given_test
+from pytest_wtb.pytest.properties import examples_dir, tune_given_test
 from pytest_wtb.pytest.run_view import WtbRun
 from pytest_wtb.pytest.settings import OPTIONS
 from pytest_wtb.pytest.startup import builtin_backend, make_session
@@ -47,7 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    parametrize(metafunc, metafunc.config.stash[SESSION_KEY].checks)
+    wtb = metafunc.config.stash[SESSION_KEY]
+    parametrize(metafunc, wtb.checks, wtb.settings.repeat)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -75,8 +76,9 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
 
 
 @pytest.fixture
-def wtb_run(request: pytest.FixtureRequest) -> WtbRun | PropertySearch:
-    """The execution of this item's (variant, case): state, error, thread_id, checkpoint_id, ..."""
+def wtb_run(request: pytest.FixtureRequest) -> Any:
+    """The execution of this item's (variant, case): state, error, thread_id, checkpoint_id, ...
+    (a property search or a gate's executions for those items, whose body runs more than once)"""
     return fixtures.item_run(request)
 
 
@@ -95,12 +97,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
 
 @pytest.hookimpl(specname="pytest_pyfunc_call", tryfirst=True)
 def pytest_pyfunc_call_property(pyfuncitem: pytest.Function) -> bool | None:
-    search = pyfuncitem.funcargs.get(FIXTURE)
-    if not isinstance(search, PropertySearch):
-        return None
+    """Items whose body runs more than once: property searches, repeats and gates."""
     __tracebackhide__ = True
-    search.run(pyfuncitem)
-    return True
+    return fixtures.call_many(pyfuncitem)
 
 
 @pytest.fixture(scope="session")

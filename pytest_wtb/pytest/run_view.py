@@ -26,6 +26,7 @@ class WtbRun:
     baseline: WtbRun | None = field(default=None, repr=False)
     context: Any = field(default=None, repr=False)  # LangGraph runtime context it ran with
     config: dict[str, Any] = field(default_factory=dict, repr=False)  # RunnableConfig values it ran with
+    repetition: int = 0  # @wtb.repeat: which of the (variant, case)'s executions this is
 
     @property
     def interrupts(self) -> list[Any]:
@@ -39,7 +40,7 @@ class WtbRun:
 
 
 def as_run(result: ExecutionResult, case_input: Any, baseline: WtbRun | None = None, context: Any = None,
-           config: dict[str, Any] | None = None) -> WtbRun:
+           config: dict[str, Any] | None = None, repetition: int = 0) -> WtbRun:
     return WtbRun(
         variant=result.variant,
         case_id=result.case_id,
@@ -55,4 +56,5 @@ def as_run(result: ExecutionResult, case_input: Any, baseline: WtbRun | None = N
         baseline=baseline,
         context=context,
         config=dict(config or {}),
+        repetition=repetition,
     )

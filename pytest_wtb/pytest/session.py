@@ -19,6 +19,7 @@ from pytest_wtb.plan.executions import make_plan
 from pytest_wtb.plan.fingerprint import Fingerprints
 from pytest_wtb.plan.prefix import Shape
 from pytest_wtb.pytest.backend_compare import BackendComparison
+from pytest_wtb.pytest.gates import GateParam, gate_param
 from pytest_wtb.pytest.item_check import check_item
 from pytest_wtb.pytest.items import ItemParam, VariantCheck, item_param
 from pytest_wtb.pytest.run_view import WtbRun, as_run
@@ -71,7 +72,8 @@ class WtbSession:
 
     def start(self, items: list[pytest.Item]) -> None:
         """Plan every execution the selected items need and submit them as one batch."""
-        params = [p for p in (item_param(i) for i in items) if p is not None]
+        params: list[ItemParam | GateParam] = [p for p in (item_param(i) for i in items) if p is not None]
+        params += [g for g in (gate_param(i) for i in items) if g is not None]
         if not params:
             return
         plan = make_plan(
@@ -160,7 +162,8 @@ class WtbSession:
             base_context = self.checks.built_context(base_req.variant, base_req.context)
             baseline = as_run(self.result(base_req.key), base_req.case.input, None, base_context, base_req.config)
         own_context = self.checks.built_context(param.variant, param.own.context)
-        own = as_run(self.result(param.own.key), param.case.input, baseline, own_context, param.own.config)
+        own = as_run(self.result(param.own.key), param.case.input, baseline, own_context, param.own.config,
+                     param.repetition)
         if self.history is not None:
             self.history.note_results(own.result, baseline.result if baseline else None)
         return own

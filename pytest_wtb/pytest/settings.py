@@ -42,6 +42,8 @@ OPTIONS: Final = (
     OptionSpec("wtb_workers", "thread count (threads, default 16) or actor count (ray, default: cluster CPUs)"),
     OptionSpec("wtb_concurrency", "async executions (graphs with async nodes) in flight at once; an execution "
                "awaiting a call holds no thread (default 64)", "64"),
+    OptionSpec("wtb_repeat", "K: execute every (variant, case) of @wtb.repeat and @wtb.gate tests K times "
+               "(overrides their k)"),
     OptionSpec("wtb_store", "results and checkpoints: sqlite:///path or postgresql://... "
                "(default sqlite:///<rootdir>/.wtb/wtb.db)"),
     OptionSpec("wtb_ray_address", "join this Ray cluster (HOST:PORT or auto) instead of starting a local one"),
@@ -95,6 +97,7 @@ class Settings:
     ray_memory: int | None = None
     ray_max_concurrency: int | None = None
     concurrency: int = 64
+    repeat: int | None = None  # --wtb-repeat: overrides @wtb.repeat(k)
 
     @property
     def thread_workers(self) -> int:
@@ -218,6 +221,7 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         ray_address=get("wtb_ray_address")[0],
         timeout_s=_seconds("--wtb-timeout", timeout_raw) if timeout_raw else None,
         retries=_int("--wtb-retries", retries_raw, 0) if retries_raw else 2,
+        repeat=_int("--wtb-repeat", rep_raw, 1, 10_000) if (rep_raw := get("wtb_repeat")[0]) else None,
         concurrency=_int("--wtb-concurrency", get("wtb_concurrency")[0] or "64", 1, MAX_CONCURRENCY),
         compare_backends=compare,
         max_pending=_int("--wtb-max-pending", pending_raw, 1) if pending_raw else None,

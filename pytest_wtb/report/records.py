@@ -136,6 +136,7 @@ class RunRecords:
         self.run_ids: list[str] = []
         self.executions: dict[str, dict[str, Any]] = {}
         self.items: dict[str, dict[str, Any]] = {}
+        self.gates: dict[str, dict[str, Any]] = {}  # nodeid -> a @wtb.gate verdict (pytest/repeats.py)
 
     def __bool__(self) -> bool:
         return bool(self.executions)
@@ -157,6 +158,9 @@ class RunRecords:
             nodeid, {"nodeid": nodeid, "key": key, "baseline_key": baseline_key, "outcome": None,
                      "parity": None, "trajectory": None, "message": None}
         )
+
+    def note_gate(self, nodeid: str, row: dict[str, Any]) -> None:
+        self.gates[nodeid] = {"nodeid": nodeid, **row}
 
     def note_parity(self, nodeid: str, diffs: list[dict[str, str]]) -> None:
         if nodeid in self.items:
@@ -180,7 +184,7 @@ class RunRecords:
 
     def export(self) -> dict[str, Any]:
         return {"run_ids": self.run_ids, "executions": list(self.executions.values()),
-                "items": list(self.items.values())}
+                "items": list(self.items.values()), "gates": list(self.gates.values())}
 
     def merge(self, data: Mapping[str, Any]) -> None:
         for run_id in data.get("run_ids", []):
@@ -189,6 +193,8 @@ class RunRecords:
             self.executions.setdefault(rec["key"], rec)
         for rec in data.get("items", []):
             self.items.setdefault(rec["nodeid"], rec)
+        for rec in data.get("gates", []):
+            self.gates.setdefault(rec["nodeid"], rec)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -95,6 +95,26 @@ def _problems(records: RunRecords) -> list[Line]:
     return [[("executions that failed or differ from the baseline:", {})], *lines] if lines else []
 
 
+def _gate_lines(records: RunRecords) -> list[Line]:
+    """Per gate item: both mean scores with their 95% intervals, the difference with its interval, the verdict."""
+    lines: list[Line] = []
+    for g in records.gates.values():
+        def mean(value: float | None, ci: list[float] | None) -> str:
+            low, high = ci or (None, None)
+            span = f" [{low:.3g}, {high:.3g}]" if low is not None and high is not None else ""
+            return f"{value:.3g}{span}" if value is not None else "-"
+
+        level = 1 - 2 * g["alpha"]
+        markup = {"red": True} if g["decision"] == "worse" else {"yellow": True} if g["decision"] == "undecided" else {}
+        more = f"; about {g['more_pairs']} pairs would decide" if g.get("more_pairs") else ""
+        lines.append([(f"  {g['nodeid']}: ", {}), (g["decision"], markup),
+                      (f"  {g['variant']} {mean(g['mean'], g.get('mean_ci'))} vs {g['baseline']} "
+                       f"{mean(g['base_mean'], g.get('base_mean_ci'))}, diff {g['diff']:+.3g} ({level:.0%} CI "
+                       f"{g['low']:+.3g} to {g['high']:+.3g}), p={g['p_value']:.3g} ({g['test']}, {g['pairs']} pairs)"
+                       f"{more}", {})])
+    return [[("gates (mean score [95% CI], paired difference from the baseline):", {})], *lines] if lines else []
+
+
 def _sharing_line(saved: int, prefixes: int, taken: int) -> str:
     """Net node executions saved, said so that it adds up with the table's gross column."""
     def n(count: int, word: str) -> str:
@@ -127,7 +147,7 @@ def summary_lines(
     if not records or verbosity <= -2:
         return []
     rows = variant_rows(records)
-    lines = _table(rows)
+    lines = _table(rows) + _gate_lines(records)
     if verbosity < 0:
         return lines
     saved, prefixes = net_saved_nodes(records)

@@ -48,6 +48,24 @@ def pass_rate(passes: int, n: int, confidence: float = 0.95) -> Rate:
     return Rate(passes, n, float(ci.low), float(ci.high))
 
 
+def mean_interval(scores: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): Wilson for pass/fail scores, Student's t for numbers."""
+    if not scores:
+        return math.nan, math.nan, math.nan
+    mean = sum(scores) / len(scores)
+    if is_binary(scores):
+        rate = pass_rate(round(sum(scores)), len(scores), confidence)
+        return mean, rate.low, rate.high
+    import numpy as np
+    from scipy.stats import t
+
+    data = np.asarray(scores, dtype=float)
+    if len(data) < 2 or float(data.std()) == 0.0:
+        return mean, mean, mean
+    low, high = t.interval(confidence, len(data) - 1, loc=mean, scale=float(data.std(ddof=1)) / math.sqrt(len(data)))
+    return mean, float(low), float(high)
+
+
 @dataclass(frozen=True)
 class GateVerdict:
     test: str

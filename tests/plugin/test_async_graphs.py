@@ -233,8 +233,6 @@ def test_routed(wtb_run):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a graph whose only async part is a conditional edge runs through "
-                   "the sync API: TypeError 'No synchronous function provided to \"route\"'")
 def test_an_async_conditional_edge_runs_with_nothing_to_declare(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_routed=ROUTED)
     result = pytester.runpytest()

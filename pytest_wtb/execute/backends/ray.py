@@ -4,8 +4,7 @@ One driver thread owns every Ray call. Specs wait in per-pool queues (one pool p
 ``resources``/``env``, ray_pool) and go to an actor when it has a free slot: its max_concurrency
 running plus ray_pool.PIPELINE queued, admitted in the order sent (ray_actor.Turnstile). A dead
 actor loses no result: its calls go back to the queue until --wtb-retries runs out, then they are
-LOST. Past --wtb-timeout an actor is killed and replaced. ``done`` is called exactly once per spec.
-"""
+LOST. Past --wtb-timeout an actor is killed and replaced. ``done`` is called exactly once per spec."""
 
 from __future__ import annotations
 
@@ -56,13 +55,15 @@ class RayBackend(Backend):
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self.max_in_flight = 0  # the most Ray tasks ever in flight at once (for tests and diagnostics)
+        self._async_cap = 0
 
     @property
-    def capacity(self) -> int:
-        return self._max_pending or 2 * self._settings.actors * self._settings.max_concurrency
+    def capacity(self) -> int:  # a run with async graphs keeps at most --wtb-concurrency in flight
+        pending = self._max_pending or 2 * self._settings.actors * self._settings.max_concurrency
+        return min(pending, self._async_cap or pending)
 
     def start(self, context: BackendContext) -> None:
-        self._retries = context.retries
+        self._retries, self._async_cap = context.retries, context.concurrency if context.async_specs else 0
         self._conn = rc.connect(rc.target_address(self._address), self._workers)
         ray = self._conn.ray
         try:

@@ -122,8 +122,6 @@ def test_loop_runner_keeps_at_most_concurrency_in_flight() -> None:
     assert peak[0] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: LoopRunner.close() stops the loop in the same iteration as its "
-                   "cancels, so running executions never see CancelledError and their futures never resolve")
 def test_loop_runner_close_cancels_what_is_still_running() -> None:
     runner = LoopRunner(concurrency=4, name="wtb-test-loop")
     started, held, gate, cancelled = threading.Event(), threading.Event(), threading.Event(), threading.Event()
@@ -185,6 +183,18 @@ def test_compile_variant_keeps_compile_settings_for_the_variant_and_its_with_nod
         assert store_items(graph.store) == ((("ns",), "k", {"v": 1}),), variant.name
 
 
+def test_compile_variant_keeps_interrupt_after_and_step_timeout_for_a_with_nodes_twin() -> None:
+    def factory() -> Any:
+        compiled = graph_of(upper, interrupt_after=["work"])
+        compiled.step_timeout = 5.0
+        return compiled
+
+    twin = wtb.variant(name="base")(factory).with_nodes({"work": aupper}, name="twin")
+    graph = compile_variant(twin, None)
+    assert graph.interrupt_after_nodes == ["work"]
+    assert graph.step_timeout == 5.0
+
+
 def test_an_uncompiled_factory_with_a_cache_policy_gets_its_own_cache_per_compile() -> None:
     from langgraph.types import CachePolicy
 
@@ -207,8 +217,6 @@ async def aroute(s: S) -> str:
     return "finish"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: needs_async looks at nodes only, not at async routers "
-                   "(conditional edges), so such a graph runs through the sync API and fails")
 def test_needs_async_sees_an_async_conditional_edge() -> None:
     g = StateGraph(S)
     g.add_node("work", upper)

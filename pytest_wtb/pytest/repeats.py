@@ -1,0 +1,110 @@
+"""The call phase of ``@wtb.repeat`` items (the body once per repetition, judged by pass rate) and of
+``@wtb.gate`` items (the body scores every execution of a variant and of the baseline; a paired test
+judges them). The texts live in report/gates.py, the statistics in verdict/stats.py."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_wtb.errors import WtbError
+from pytest_wtb.pytest.gates import GateParam
+from pytest_wtb.pytest.items import FIXTURE, ItemParam
+from pytest_wtb.pytest.outcomes import mark_complete
+from pytest_wtb.pytest.run_view import WtbRun, as_run
+from pytest_wtb.report.failures import execution_failure_text
+from pytest_wtb.report.gates import Failed, Scored, gate_text, repeat_text, score_problem
+from pytest_wtb.verdict.stats import WORSE, mean_interval, paired_gate, pass_rate
+
+if TYPE_CHECKING:
+    from pytest_wtb.pytest.session import WtbSession
+
+
+def _call(item: pytest.Function, run: WtbRun) -> Any:
+    args = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    args[FIXTURE] = run
+    return item.obj(**args)
+
+
+def run_repeated(item: pytest.Function, param: ItemParam, wtb: WtbSession) -> None:
+    """Every repetition runs the checks and the body; the item fails below min_pass_rate."""
+    __tracebackhide__ = True
+    passed, failed = 0, []
+    for n in range(param.repeats):
+        view = param.at(n)
+        run = wtb.run_for(view)
+        wtb.note_item(item.nodeid, view, run)
+        try:
+            wtb.check(item, run)
+            _call(item, run)
+            passed += 1
+        except (Exception, pytest.fail.Exception) as exc:  # a failed repetition, counted (skips still skip)
+            failed.append(Failed(n, run.thread_id, exc))
+    rate = pass_rate(passed, param.repeats)
+    item.user_properties.append(("wtb_pass_rate", f"{passed}/{param.repeats}"))
+    if rate.rate + 1e-12 < param.min_pass_rate:
+        raise mark_complete(AssertionError(repeat_text(param.variant.name, param.case.id, rate,
+                                                       param.min_pass_rate, failed, wtb.store_display)))
+
+
+def run_gate(item: pytest.Function, param: GateParam, wtb: WtbSession) -> None:
+    """Score both sides of every (case, repetition) pair and judge the variant against the baseline."""
+    __tracebackhide__ = True
+    scored: list[Scored] = []
+    problems: list[str] = []
+    excluded: list[str] = []
+    for base_req, own_req in param.pairs:
+        runs = [as_run(wtb.result(r.key), r.case.input, None, wtb.checks.built_context(r.variant, r.context),
+                       r.config, r.repetition) for r in (base_req, own_req)]
+        for run in runs:
+            wtb.records.note_execution(run.result, param.scope, run.variant == param.baseline.name, None)
+        broken = [r for r in runs if not r.result.ok]
+        if broken:  # no score for an execution that did not finish: the gate would judge the rest only
+            problems += [execution_failure_text(r.result, wtb.store_display) for r in broken]
+            continue
+        scores = []
+        for run in runs:
+            try:
+                value = _call(item, run)
+            except Exception as exc:
+                excluded.append(f"{run.variant} on {run.case_id} r{base_req.repetition} ({run.thread_id}): "
+                                f"{type(exc).__name__}: {exc}")
+                break
+            problem = score_problem(value)
+            if problem:
+                raise mark_complete(WtbError(f"gate: {item.name} returned {problem} for variant '{run.variant}' "
+                                             f"on case '{run.case_id}': return a bool or a number (higher is "
+                                             "better)"))
+            scores.append(float(value))
+        if len(scores) == 2:
+            scored.append(Scored(base_req.case.id, base_req.repetition, scores[0], scores[1], runs[0].thread_id,
+                                 runs[1].thread_id))
+    if problems:
+        raise mark_complete(AssertionError("gate: cannot judge, executions did not succeed:\n\n"
+                                           + "\n\n".join(problems)))
+    if not scored:
+        raise mark_complete(AssertionError(f"gate: no (case, repetition) pair of variant '{param.variant.name}' "
+                                           "could be scored: " + "; ".join(excluded)))
+    verdict = paired_gate([s.base for s in scored], [s.other for s in scored], param.spec.margin, param.spec.alpha)
+    text = gate_text(param.variant.name, param.baseline.name, verdict, scored, excluded, wtb.store_display)
+    row = _gate_row(param, verdict, len(excluded))
+    for side, values in (("base", [s.base for s in scored]), ("", [s.other for s in scored])):
+        _, low, high = mean_interval(values)
+        row[f"{side}_mean_ci" if side else "mean_ci"] = [low, high]
+    wtb.records.note_gate(item.nodeid, row)
+    item.user_properties += [("wtb_gate", verdict.decision), ("wtb_gate_p", f"{verdict.p_value:.6g}")]
+    if verdict.decision == WORSE:
+        raise mark_complete(AssertionError(text))
+
+
+def _gate_row(param: GateParam, verdict: Any, excluded: int) -> dict[str, Any]:
+    def num(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
+    return {"variant": param.variant.name, "baseline": param.baseline.name, "test": verdict.test,
+            "pairs": verdict.n, "base_mean": num(verdict.base_mean), "mean": num(verdict.other_mean),
+            "diff": num(verdict.diff), "low": num(verdict.low), "high": num(verdict.high),
+            "p_value": num(verdict.p_value), "margin": verdict.margin, "alpha": verdict.alpha,
+            "decision": verdict.decision, "more_pairs": verdict.more_pairs, "excluded": excluded}
