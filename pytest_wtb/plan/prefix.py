@@ -110,6 +110,8 @@ def _shape_of(variant: Variant) -> Shape | None:
         if not isinstance(builder, StateGraph) or graph.interrupt_before_nodes or graph.interrupt_after_nodes:
             return None
         graph = builder
+    if any(spec.cache_policy is not None for spec in graph.nodes.values()):
+        return None  # a node cached in the shared prefix would miss in a fork's own cache, and run again
     nodes: dict[str, Any] = {}
     node_meta = []
     for name, spec in sorted(graph.nodes.items()):

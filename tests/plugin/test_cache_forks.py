@@ -81,10 +81,10 @@ def test_a_cached_node_called_twice_hits_its_cache_without_prefix_sharing(pytest
     result.assert_outcomes(passed=4)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a fork gets a fresh, empty cache, not the cache entries of its "
-                   "shared prefix: a cached node called again after the fork point runs again")
-def test_a_fork_sees_the_cache_entries_of_its_shared_prefix(pytester: pytest.Pytester) -> None:
+def test_a_graph_with_cached_nodes_is_not_forked_so_its_cache_hits_stay_its_own(pytester: pytest.Pytester) -> None:
+    """A fork would start with an empty cache and run a cached node again (a sampled model call would
+    then answer differently with sharing on): such graphs run from scratch, with the same results."""
     pytester.makepyfile(test_cache=MODULE)
     result = pytester.runpytest("--wtb-share-prefix-min-ms=0")
-    result.stdout.fnmatch_lines(["prefix sharing: *"])  # the forks really were forked
     result.assert_outcomes(passed=4)
+    assert "prefix sharing:" not in result.stdout.str()

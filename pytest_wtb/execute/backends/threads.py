@@ -137,6 +137,8 @@ class ThreadsBackend(Backend):
         assert saver is not None
 
         def finished(future: Any) -> None:
+            if self._closed:  # cut off by close(): the batch records it as not finished, as a stuck thread
+                return
             try:
                 result = future.result()
             except BaseException as exc:  # cancelled at close, or a bug: the item must still hear of it

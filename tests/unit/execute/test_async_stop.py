@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 from typing import Any, TypedDict
 
-import pytest
 from langgraph.graph import END, START, StateGraph
 
 import pytest_wtb as wtb
@@ -41,8 +40,6 @@ def build() -> StateGraph[Any]:
     return g
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: closing the threads backend reports an async execution it cut off "
-                   "as failed (CancelledError), which the batch stores as that execution's final result")
 def test_an_async_execution_cut_off_by_close_is_not_reported_as_failed(tmp_path: Path) -> None:
     store = open_store(parse_store_url(f"sqlite:///{tmp_path}/w.db", tmp_path))
     spec = make_plan("r", [ExecutionRequest("m", wtb.variant(name="slow")(build), Case("c", {"q": "q"}))]).specs[0]
