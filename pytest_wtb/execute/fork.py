@@ -23,6 +23,23 @@ def copy_thread(saver: Any, source: str, target: str) -> str | None:
     return _copy_through_api(saver, source, target)
 
 
+def last_step(saver: Any, thread_id: str) -> int | None:
+    """The step of ``thread_id``'s newest checkpoint (None: it has none), read without deserializing it."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    if type(saver) is SqliteSaver:
+        with saver.cursor() as cur:
+            cur.execute(
+                "SELECT json_extract(CAST(metadata AS TEXT), '$.step') FROM checkpoints WHERE thread_id = ? "
+                "AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1",
+                (thread_id,),
+            )
+            row = cur.fetchone()
+        return None if row is None else int(row[0] if row[0] is not None else -1)
+    last = saver.get_tuple({"configurable": {"thread_id": thread_id}})
+    return None if last is None else int((last.metadata or {}).get("step", -1))
+
+
 def _copy_sqlite(saver: Any, source: str, target: str) -> str | None:
     """The same copy as _copy_through_api, row for row inside SQLite: nothing is deserialized and
     written back, which made a fork cost more than the node it saved. Relies on the tables of

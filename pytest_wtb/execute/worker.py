@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pytest_wtb.declare.run_settings import build_context
 from pytest_wtb.errors import GraphBuildError
-from pytest_wtb.execute.fork import copy_thread
+from pytest_wtb.execute.fork import copy_thread, last_step
 from pytest_wtb.execute.graphs import compile_variant, needs_async
 from pytest_wtb.execute.outcome import STOP, outcome_extra, unused_resume_error
 from pytest_wtb.model import FAILED, INTERRUPTED, SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
@@ -99,12 +99,12 @@ class Attempt:
         starts at, so a fork gets the budget the prefix left, and none left means no fork."""
         source = self.spec.fork_thread_id
         assert source is not None
-        last = saver.get_tuple({"configurable": {"thread_id": source}})
-        if last is None:
+        step = last_step(saver, source)
+        if step is None:
             raise RuntimeError(f"shared prefix thread {source} has no checkpoints to fork from")
         limit = self.config.get("recursion_limit") or (self.graph.config or {}).get("recursion_limit")
         # a fresh thread stops after step recursion_limit; one resumed at step k after k + 2 + its own limit
-        left = int(limit or DEFAULT_RECURSION_LIMIT) - int(last.metadata.get("step", -1)) - 2
+        left = int(limit or DEFAULT_RECURSION_LIMIT) - step - 2
         if left < 1:
             self.base["extra"] = {"unshared": "the recursion limit ends within the shared prefix's budget"}
             return

@@ -25,6 +25,10 @@ Schema ``pytest-wtb-report/1`` (a JSON Schema ships as ``pytest_wtb/report/asset
   paths (null: no parity check or baseline), ``trajectory`` where its trajectory parted from the
   baseline's (null, or ``{mode, index, why, baseline, other, baseline_thread_id, thread_id}`` with each
   side's ``{step, nodes, tool_calls, checkpoint_id}`` or null) and ``message`` the failure text.
+- ``gates``: one per ``@wtb.gate`` item: ``nodeid``, ``variant``, ``baseline``, ``test``, ``pairs``,
+  ``mean`` and ``base_mean`` with ``mean_ci``/``base_mean_ci`` (95%), ``diff`` with ``low``/``high``
+  (at 1 - 2 alpha), ``p_value``, ``margin``, ``alpha``, ``decision`` (worse | not worse | undecided),
+  ``more_pairs`` (undecided: about how many pairs would decide), ``excluded`` (pairs whose score raised)
 """
 
 from __future__ import annotations
@@ -144,6 +148,7 @@ def build(
         "variants": [r.as_dict() for r in rows],
         "cases": [{"scope": scope, "case_id": case_id} for scope, case_id in cases],
         "executions": executions,
+        "gates": list(records.gates.values()),
     }
 
 

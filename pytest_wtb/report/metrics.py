@@ -62,10 +62,36 @@ def registry(records: RunRecords) -> Any:
     for row in variant_rows(records):
         parity.labels(row.name).inc(row.parity)
         saved.labels(row.name).inc(row.saved_nodes)
+    _gate_gauges(reg, records, Gauge)
     for run_id in records.run_ids:
         info.labels(run_id, socket.gethostname()).set(1)
     finished.set_to_current_time()
     return reg
+
+
+def _gate_gauges(reg: Any, records: RunRecords, gauge: Any) -> None:
+    """Per @wtb.gate item: both mean scores, the paired difference with its interval, its p-value."""
+    if not records.gates:
+        return
+    labels = ["test", "variant", "baseline"]
+    score = gauge("wtb_gate_mean_score", "Mean score of a gate's executions (side: variant or baseline)",
+                  [*labels, "side"], registry=reg)
+    diff = gauge("wtb_gate_score_difference", "Variant mean minus baseline mean over the gate's pairs "
+                 "(bound: estimate, low or high of its interval)", [*labels, "bound"], registry=reg)
+    pval = gauge("wtb_gate_p_value", "p-value of the gate's paired test", labels, registry=reg)
+    worse = gauge("wtb_gate_worse", "1 when the gate found the variant worse than the baseline by more than "
+                  "its margin", labels, registry=reg)
+    for g in records.gates.values():
+        key = (g["nodeid"].split("[")[0], g["variant"], g["baseline"])
+        for side, value in (("variant", g["mean"]), ("baseline", g["base_mean"])):
+            if value is not None:
+                score.labels(*key, side).set(value)
+        for bound, value in (("estimate", g["diff"]), ("low", g["low"]), ("high", g["high"])):
+            if value is not None:
+                diff.labels(*key, bound).set(value)
+        if g["p_value"] is not None:
+            pval.labels(*key).set(g["p_value"])
+        worse.labels(*key).set(1 if g["decision"] == "worse" else 0)
 
 
 def write_textfile(path: Path, records: RunRecords) -> None:

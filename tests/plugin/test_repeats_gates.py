@@ -199,3 +199,26 @@ def test_gates_and_repeats_give_the_same_verdicts_under_xdist_and_on_ray(pyteste
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*gate: variant 'worse' is worse than baseline 'good'*"])
+
+
+def test_gate_verdicts_reach_the_json_report_and_the_metrics(pytester: pytest.Pytester) -> None:
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    pytester.makepyfile(test_gate=GATE.replace("SCORE", 'wtb_run.state["ok"]'))
+    result = pytester.runpytest("--wtb-report=out/r.json", "--wtb-metrics=out/m.prom")
+    result.assert_outcomes(passed=1, failed=1)
+    report = json.loads((pytester.path / "out" / "r.json").read_text())
+    schema = json.loads(resources.files("pytest_wtb.report").joinpath("assets/report.schema.json").read_text())
+    jsonschema.validate(report, schema)
+    gates = {g["variant"]: g for g in report["gates"]}
+    assert gates["worse"]["decision"] == "worse" and gates["worse"]["pairs"] == 100
+    assert gates["worse"]["high"] < 0 < gates["worse"]["base_mean"] and gates["twin"]["decision"] != "worse"
+    low, high = gates["worse"]["mean_ci"]
+    assert low < gates["worse"]["mean"] < high
+    prom = (pytester.path / "out" / "m.prom").read_text()
+    assert 'wtb_gate_worse{baseline="good",test="test_gate.py::test_gate",variant="worse"} 1.0' in prom
+    assert 'wtb_gate_worse{baseline="good",test="test_gate.py::test_gate",variant="twin"} 0.0' in prom
+    assert 'wtb_gate_mean_score{baseline="good",side="baseline",test="test_gate.py::test_gate",variant="worse"}' in prom
