@@ -12,7 +12,7 @@ Schema ``pytest-wtb-report/1`` (a JSON Schema ships as ``pytest_wtb/report/asset
 - ``cases``: the matrix rows, ``{"scope": module, "case_id": id}`` in order of first use
 - ``executions``: one per unique execution: ``key``, ``scope``, ``variant``, ``case_id``, ``baseline``
   (this variant is its module's baseline), ``baseline_key`` (the baseline execution on the same case,
-  or null), ``status`` (succeeded | failed | timed_out | lost), ``outcome`` (the cell colour: passed |
+  or null), ``status`` (succeeded | failed | timed_out | lost | interrupted), ``outcome`` (the cell colour: passed |
   failed | parity | error | xfailed | xpassed | skipped | none), ``thread_id``, ``checkpoint_id``,
   ``backend``, ``worker``, ``duration_s``, ``attempts``, ``error`` (null or ``type``, ``message``,
   ``node``, ``traceback``), ``state`` (final state, JSON-ready; null for failed executions),
@@ -20,7 +20,8 @@ Schema ``pytest-wtb-report/1`` (a JSON Schema ships as ``pytest_wtb/report/asset
   values as short reprs), ``timeline`` (``[{step, nodes: [{name, duration_s, error}], keys,
   checkpoint_id}]``: ``keys`` are the state keys the step wrote, null when the checkpoints could not be
   read), ``saved_nodes`` (nodes taken from a shared prefix execution instead of run), ``forked_from``
-  (that prefix execution's thread_id, or null), ``store_error``, and ``items``: the tests that used
+  (that prefix execution's thread_id, or null), ``store_error``, ``ran_with`` (its context and config as
+  display text), ``interrupts`` (an interrupted execution's ``[{node, value}]``), and ``items``: the tests that used
   it, ``[{nodeid, outcome, parity, trajectory, message}]`` where ``parity`` is the verdict's differing
   paths (null: no parity check or baseline), ``trajectory`` where its trajectory parted from the
   baseline's (null, or ``{mode, index, why, baseline, other, baseline_thread_id, thread_id}`` with each

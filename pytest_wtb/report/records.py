@@ -110,6 +110,10 @@ def execution_record(
         "unshared": result.extra.get("unshared"),  # why it ran from scratch though its group shares a prefix
         "store_error": result.store_error,
         "state": jsonable(result.state) if with_state and result.state is not None else None,
+        # what it ran with (display text) and what an interrupted execution waits on
+        "ran_with": dict(result.extra.get("ran_with") or {}),
+        "interrupts": [{"node": str(i.get("node")), "value": repr(i.get("value"))[:MAX_STR]}
+                       for i in result.extra.get("interrupts") or ()],
     }
 
 

@@ -99,3 +99,22 @@ def test_show_of_an_interrupted_async_execution_says_what_it_waits_on(pytester: 
         "*status interrupted*",
         "*waiting: node 'review' called interrupt({'approve?': 'big-model drafts refund'})*",
     ])
+
+
+def test_the_json_report_says_what_an_execution_ran_with_and_waits_on(pytester: pytest.Pytester) -> None:
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    pytester.makepyfile(test_flow=MODULE.replace('resume=["approved"], ', "")
+                        .replace("def test_decided", '@wtb.allow_status("interrupted")\ndef test_decided')
+                        .replace('    assert wtb_run.state["decision"] == "approved"\n', ""))
+    pytester.runpytest("--wtb-report=r.json").assert_outcomes(passed=1)
+    report = json.loads((pytester.path / "r.json").read_text())
+    schema = json.loads(resources.files("pytest_wtb.report").joinpath("assets/report.schema.json").read_text())
+    jsonschema.validate(report, schema)
+    (execution,) = report["executions"]
+    assert execution["status"] == "interrupted"
+    assert execution["ran_with"] == {"context": "Ctx(model='big-model')", "config": "{'recursion_limit': 9}"}
+    assert execution["interrupts"] == [{"node": "review", "value": "{'approve?': 'big-model drafts refund'}"}]
