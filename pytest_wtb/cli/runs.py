@@ -165,3 +165,31 @@ def register(sub: Any) -> None:
     prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     prune.add_argument("--store", help=STORE_HELP)
     prune.set_defaults(func=cmd_prune)
+    register_bless(sub)
+
+
+def cmd_bless(args: argparse.Namespace) -> int:
+    """Name a stored run: gates and --wtb-against compare with it until it is blessed again."""
+    from pytest_wtb.store.names import bless
+    from pytest_wtb.store.runs import resolve_run
+
+    store = open_cli_store(args.store)
+    try:
+        run = resolve_run(store.results, args.run_id)
+        before = bless(store.results, args.name, run.run_id)
+    finally:
+        store.close()
+    moved = f" (it named run {before} before)" if before and before != run.run_id else ""
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_at))
+    print(f"run {run.run_id} is now '{args.name}'{moved}: started {started}, status {run.status}, git {run.git}, "
+          f"pytest-wtb {run.wtb_version or '-'}")
+    print(f"  compare with it: python -m pytest --wtb-against={args.name}")
+    return 0
+
+
+def register_bless(sub: Any) -> None:
+    bless = sub.add_parser("bless", help="name a stored run (a baseline for --wtb-against=NAME and gates)")
+    bless.add_argument("run_id", help="a run id, a unique prefix, last or last~N")
+    bless.add_argument("--name", required=True, help="the name: a letter, then letters, digits, '_', '.' or '-'")
+    bless.add_argument("--store", help=STORE_HELP)
+    bless.set_defaults(func=cmd_bless)

@@ -49,6 +49,7 @@ class GateParam:
     cases: tuple[Case, ...]
     repeats: int
     spec: GateSpec
+    against_stored: bool = False  # --wtb-against: judged against the same variant in a stored run
 
     @cached_property
     def pairs(self) -> list[tuple[ExecutionRequest, ExecutionRequest]]:
@@ -57,15 +58,18 @@ class GateParam:
                 for c in self.cases for r in range(self.repeats)]
 
     def requests(self) -> list[ExecutionRequest]:
+        if self.against_stored:
+            return [own for _, own in self.pairs]
         return [req for pair in self.pairs for req in pair]
 
 
 def gate_params(scope: str, variants: Sequence[Variant], baseline: Variant, cases: tuple[Case, ...], k: int,
-                spec: GateSpec) -> list[Any]:
+                spec: GateSpec, against_stored: bool = False) -> list[Any]:
+    """One item per non-baseline variant; against a stored run (regression across commits), one per variant."""
     return [
-        pytest.param(GateParam(scope, v, baseline, cases, k, spec), id=v.name,
+        pytest.param(GateParam(scope, v, baseline, cases, k, spec, against_stored), id=v.name,
                      marks=[pytest.mark.wtb(variant=v.name, case="*"), *v.marks])
-        for v in variants if v is not baseline
+        for v in variants if against_stored or v is not baseline
     ]
 
 

@@ -135,7 +135,8 @@ def _fail(test: str, message: str) -> pytest.Collector.CollectError:
     return pytest.Collector.CollectError(f"pytest-wtb: {test}: {message}")
 
 
-def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck, repeat_override: int | None = None) -> None:
+def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck, repeat_override: int | None = None,
+                gate_against: bool = False) -> None:
     if FIXTURE not in metafunc.fixturenames:
         return
     test = metafunc.function.__name__
@@ -201,7 +202,7 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck, repeat_override
         unstable = [why for why in problems.values() if why]
         if unstable:
             raise _fail(test, f"@wtb.gate needs every case to have a stable identity: {unstable[0]}")
-        params = gate_params(module.__name__, variants, baseline, case_set.cases, k, gate)
+        params = gate_params(module.__name__, variants, baseline, case_set.cases, k, gate, gate_against)
     metafunc.parametrize(FIXTURE, params, indirect=True)
 
 

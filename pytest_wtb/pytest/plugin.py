@@ -48,7 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wtb = metafunc.config.stash[SESSION_KEY]
-    parametrize(metafunc, wtb.checks, wtb.settings.repeat)
+    parametrize(metafunc, wtb.checks, wtb.settings.repeat, gate_against=bool(wtb.settings.against))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

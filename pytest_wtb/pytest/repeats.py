@@ -55,10 +55,22 @@ def run_gate(item: pytest.Function, param: GateParam, wtb: WtbSession) -> None:
     scored: list[Scored] = []
     problems: list[str] = []
     excluded: list[str] = []
+    against = wtb.history.against if wtb.history is not None and param.against_stored else None
+    if param.against_stored and against is None:
+        pytest.skip("gate: --wtb-against names no stored run to compare with yet (see the summary)")
+    base_label = param.baseline.name if against is None else f"run {against.run.run_id}"
     for base_req, own_req in param.pairs:
+        if against is not None:
+            base_req = own_req  # the same execution as the stored run made it
         runs = [as_run(wtb.result(r.key), r.case.input, None, wtb.checks.built_context(r.variant, r.context),
                        r.config, r.repetition) for r in (base_req, own_req)]
-        for run in runs:
+        if against is not None:
+            stored = stored_result(against, param.scope, own_req.key, runs[1].result)
+            if stored is None:
+                excluded.append(f"{own_req.case.id} r{own_req.repetition}: not in {base_label}")
+                continue
+            runs[0] = as_run(stored, own_req.case.input, None, runs[1].context, runs[1].config, own_req.repetition)
+        for run in runs if against is None else runs[1:]:  # a stored run's results are not this run's
             wtb.records.note_execution(run.result, param.scope, run.variant == param.baseline.name, None)
         broken = [r for r in runs if not r.result.ok]
         if broken:  # no score for an execution that did not finish: the gate would judge the rest only
@@ -88,7 +100,7 @@ def run_gate(item: pytest.Function, param: GateParam, wtb: WtbSession) -> None:
         raise mark_complete(AssertionError(f"gate: no (case, repetition) pair of variant '{param.variant.name}' "
                                            "could be scored: " + "; ".join(excluded)))
     verdict = paired_gate([s.base for s in scored], [s.other for s in scored], param.spec.margin, param.spec.alpha)
-    text = gate_text(param.variant.name, param.baseline.name, verdict, scored, excluded, wtb.store_display)
+    text = gate_text(param.variant.name, base_label, verdict, scored, excluded, wtb.store_display)
     row = _gate_row(param, verdict, len(excluded))
     for side, values in (("base", [s.base for s in scored]), ("", [s.other for s in scored])):
         _, low, high = mean_interval(values)
@@ -97,6 +109,14 @@ def run_gate(item: pytest.Function, param: GateParam, wtb: WtbSession) -> None:
     item.user_properties += [("wtb_gate", verdict.decision), ("wtb_gate_p", f"{verdict.p_value:.6g}")]
     if verdict.decision == WORSE:
         raise mark_complete(AssertionError(text))
+
+
+def stored_result(against: Any, scope: str, key: str, now: Any) -> Any:
+    """The stored run's execution of the same (scope, variant, case, repetition), or None."""
+    from pytest_wtb.store.runs import matching_execution
+
+    row = matching_execution(against.results, against.run.run_id, (scope, now.variant, now.case_id), key)
+    return against.results.result_from_row(row) if row is not None and row["exec_key"] == key else None
 
 
 def _gate_row(param: GateParam, verdict: Any, excluded: int) -> dict[str, Any]:

@@ -34,6 +34,21 @@ SHOWN = 3  # executions named per line; the rest are counted
 _CARRIED = ("failed", "error")
 
 
+def baseline_warnings(run: Any, requested: str, max_age_days: float | None) -> list[str]:
+    """A stored baseline that is old, or came from another pytest-wtb, is worth a word."""
+    from pytest_wtb.store.runs import wtb_version
+
+    found = []
+    age_days = (time.time() - run.started_at) / 86400
+    if max_age_days is not None and age_days > max_age_days:
+        found.append(f"pytest-wtb: warning: --wtb-against={requested} is run {run.run_id}, {age_days:.1f} days old: "
+                     f"older than --wtb-baseline-max-age={max_age_days:g}; bless a newer run")
+    if run.wtb_version and run.wtb_version != wtb_version():
+        found.append(f"pytest-wtb: warning: --wtb-against={requested} is run {run.run_id}, recorded by pytest-wtb "
+                     f"{run.wtb_version}; this is {wtb_version()}: differences may come from pytest-wtb itself")
+    return found
+
+
 class RunHistory:
     def __init__(
         self,
@@ -75,6 +90,7 @@ class RunHistory:
             return
         self.against = AgainstCheck(self.store.results, found, requested, self.run_id, self.store.checkpoints)
         self.notes.append(f"pytest-wtb: compared executions with stored {self.against.description}")
+        self.notes += baseline_warnings(found, requested, self.settings.baseline_max_age_days)
 
     def note_results(self, *results: ExecutionResult | None) -> None:
         for result in results:

@@ -126,6 +126,7 @@ class WtbSession:
         from pytest_wtb.store import open_store
         from pytest_wtb.store.allowlist import allow_types
         from pytest_wtb.store.claims import join_run
+        from pytest_wtb.store.runs import wtb_version
 
         assert self.settings.store is not None
         allow_types(self.settings.allowed_types)
@@ -140,6 +141,7 @@ class WtbSession:
             git_commit=_git(rootdir, "rev-parse", "HEAD"),
             git_branch=_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
             args=mask_args(self.config.invocation_params.args),  # each argument masked whole: spaces, bare @
+            wtb_version=wtb_version(),
         )
         self.history = RunHistory(self.store, self.settings, self.run_id, self.worker_id, self.owner, joined)
         self.history.start()

@@ -60,6 +60,7 @@ OPTIONS: Final = (
     OptionSpec("wtb_ray_max_concurrency", "ray: executions one actor runs at once, in threads (default 1)"),
     OptionSpec("wtb_against", "RUN_ID or last: also compare each execution with the same variant and case "
                "of that stored run (parity keys and tolerances apply)"),
+    OptionSpec("wtb_baseline_max_age", "days: warn when the run --wtb-against names is older than this"),
     OptionSpec("wtb_keep_days", "at the end of the run, prune runs older than this many days from the store"),
     OptionSpec("wtb_report", "write the run's results to PATH.html (self-contained page) and/or PATH.json "
                "(comma-separated)"),
@@ -98,6 +99,7 @@ class Settings:
     ray_max_concurrency: int | None = None
     concurrency: int = 64
     repeat: int | None = None  # --wtb-repeat: overrides @wtb.repeat(k)
+    baseline_max_age_days: float | None = None
 
     @property
     def thread_workers(self) -> int:
@@ -236,6 +238,8 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         ) / 1000,
         against=get("wtb_against")[0],
         keep_days=_days("--wtb-keep-days", keep_raw) if keep_raw else None,
+        baseline_max_age_days=_days("--wtb-baseline-max-age", age_raw) if (age_raw := get("wtb_baseline_max_age")[0])
+        else None,
         allowed_types=parse_type_names(get("wtb_allowed_types")[0] or ""),
         **parse_outputs(get),
     )

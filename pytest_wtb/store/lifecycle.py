@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, update
 from pytest_wtb.errors import StoreError
 from pytest_wtb.model import RUNNING
 from pytest_wtb.store import schema
+from pytest_wtb.store.names import names_of
 from pytest_wtb.store.results import ResultStore
 from pytest_wtb.store.rows import ABANDONED
 
@@ -191,11 +192,12 @@ def prune(
         reap_abandoned(results, abandon_after_s, by="prune", now=now)
     runs_c, ex = schema.runs.c, schema.executions.c
     cutoff = now - keep_days * SECONDS_PER_DAY
+    named = set(names_of(results))  # a named baseline stays until it is blessed away
     with results.read() as conn:
         run_ids = [r[0] for r in conn.execute(
             select(runs_c.run_id).where(runs_c.started_at < cutoff, runs_c.status != RUNNING)
             .order_by(runs_c.started_at)
-        ).all() if r[0] not in keep]
+        ).all() if r[0] not in keep and r[0] not in named]
         threads: list[str] = []
         for chunk in _chunks(run_ids):
             threads += [r[0] for r in conn.execute(select(ex.thread_id).where(ex.run_id.in_(chunk))).all()]

@@ -52,6 +52,7 @@ def _v3_to_v4(conn: Connection) -> None:
 
 def _v4_to_v5(conn: Connection) -> None:
     _add_columns(conn, schema.executions, ["extra_type", "extra_blob"])
+    _add_columns(conn, schema.runs, ["wtb_version"])  # wtb_run_names comes from _create_missing
 
 
 # version N -> the step that makes it N + 1

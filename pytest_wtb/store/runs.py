@@ -21,6 +21,16 @@ _LAST = re.compile(r"^last(?:~(\d+))?$")
 MIN_PREFIX: Final = 4
 
 
+def wtb_version() -> str:
+    """This pytest-wtb's version, as runs record it."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("pytest-wtb")
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
 @dataclass(frozen=True)
 class RunInfo:
     run_id: str
@@ -35,6 +45,7 @@ class RunInfo:
     heartbeat_at: float | None
     owner: str | None = None  # host:pid:worker@invocation of the process that started or rejoined it
     parent_run: str | None = None  # set on a --wtb-compare-backends second leg
+    wtb_version: str | None = None  # the pytest-wtb that ran it (None: recorded before schema 5)
 
     @classmethod
     def from_row(cls, row: Any) -> RunInfo:
@@ -94,12 +105,17 @@ def variant_counts(results: ResultStore, run_ids: list[str]) -> dict[str, list[V
 
 
 def resolve_run(results: ResultStore, ref: str, exclude: str | None = None, finished: bool = False) -> RunInfo:
-    """A run by id, unique id prefix, ``last`` or ``last~N`` (N runs before the last).
+    """A run by name (``bless``), id, unique id prefix, ``last`` or ``last~N`` (N runs before the last).
 
     ``exclude`` leaves out a run (the current one); ``finished`` only counts runs that ended. The
     second leg of a --wtb-compare-backends run is part of its run: never ``last``, named by its id.
     """
+    from pytest_wtb.store.names import named_run
+
     runs_c = schema.runs.c
+    named = None if _LAST.match(ref.strip()) else named_run(results, ref.strip())
+    if named is not None:  # a name given with `bless` names its run, whatever ran since
+        ref = named
     query = select(schema.runs).order_by(runs_c.started_at.desc())
     if _LAST.match(ref.strip()):
         query = query.where(runs_c.parent_run.is_(None))

@@ -50,6 +50,7 @@ runs = Table(
     # host whose pid is gone is dead at once, without waiting for the heartbeat to go stale
     Column("owner", String(255)),
     Column("parent_run", String(64)),  # v4: a --wtb-compare-backends second leg: the run it belongs to
+    Column("wtb_version", String(32)),  # v5: the pytest-wtb that ran it (a named baseline from another warns)
     Index("ix_wtb_runs_started_at", "started_at"),
     Index("ix_wtb_runs_status", "status", "heartbeat_at"),
 )
@@ -110,6 +111,16 @@ parity_outcomes = Table(
     Column("baseline_thread_id", String(255)),
     Column("diff_json", Text),
     Column("against_run", String(64)),  # v2: set when compared with a stored run (--wtb-against)
+)
+
+# v5: `python -m pytest_wtb bless RUN_ID --name NAME`: named runs, baselines that never move by themselves
+# (prune keeps them); --wtb-against=NAME and `diff` take a name wherever they take a run id
+run_names = Table(
+    "wtb_run_names",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("blessed_at", Float, nullable=False),
 )
 
 dead_letters = Table(

@@ -222,3 +222,35 @@ def test_gate_verdicts_reach_the_json_report_and_the_metrics(pytester: pytest.Py
     assert 'wtb_gate_worse{baseline="good",test="test_gate.py::test_gate",variant="worse"} 1.0' in prom
     assert 'wtb_gate_worse{baseline="good",test="test_gate.py::test_gate",variant="twin"} 0.0' in prom
     assert 'wtb_gate_mean_score{baseline="good",side="baseline",test="test_gate.py::test_gate",variant="worse"}' in prom
+
+
+def test_bless_names_a_run_and_a_gate_against_it_catches_a_regression_across_commits(
+        pytester: pytest.Pytester) -> None:
+    import subprocess
+    import sys
+
+    module = GATE.replace("CASE_COUNT", "20").replace("SCORE", 'wtb_run.state["ok"]')
+    pytester.makepyfile(test_gate=module)
+    pytester.runpytest().assert_outcomes(passed=1, failed=1)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest_wtb", *args], cwd=pytester.path, capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    blessed = cli("bless", "last", "--name", "release-1")
+    assert blessed.returncode == 0, blessed.stderr
+    assert "is now 'release-1'" in blessed.stdout and "--wtb-against=release-1" in blessed.stdout
+    assert cli("bless", "last", "--name", "last~2").returncode == 2  # names never shadow last~N
+
+    # the next commit makes `good` (the baseline) worse and leaves the other variants alone
+    pytester.makepyfile(test_gate=module.replace('build(0.9, "good")', 'build(0.4, "good")'))
+    result = pytester.runpytest("--wtb-against=release-1", "--wtb-baseline-max-age=0", "-rfs")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed") == 1 and outcomes.get("passed") == 2, outcomes
+    result.stdout.fnmatch_lines(["*gate: variant 'good' is worse than baseline 'run *' by more than margin=0.05*"])
+    result.stdout.fnmatch_lines(["*warning: --wtb-against=release-1 is run *, * days old: older than "
+                                 "--wtb-baseline-max-age=0; bless a newer run*"])
+    assert "test_gate[worse] - AssertionError" not in result.stdout.str()  # judged against its own past: unchanged
+    pruned = cli("prune", "--keep-days", "0")
+    assert pruned.returncode == 0, pruned.stderr
+    assert cli("bless", "release-1", "--name", "release-1-again").returncode == 0  # the named run was kept
