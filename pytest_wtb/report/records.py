@@ -1,9 +1,7 @@
 """What a run did, per execution and per item: noted where items run, merged across xdist workers.
 
-Records are plain JSON-ready dicts, so they travel through xdist's ``workeroutput`` unchanged and
-are the rows of ``--wtb-report`` (see ``json_report``); ``summary`` prints the end-of-run table.
-No pytest import: the plugin hands in what it saw.
-"""
+Records are plain JSON-ready dicts, so they travel through xdist's ``workeroutput`` unchanged and are the
+rows of ``--wtb-report`` (``json_report``); ``summary`` prints the table. No pytest import."""
 
 from __future__ import annotations
 
@@ -87,6 +85,7 @@ def execution_record(
 ) -> dict[str, Any]:
     """``prefix_nodes``: nodes this execution took from a shared prefix execution instead of running."""
     err = result.error
+    pending = result.extra.get("interrupts") or ()  # what an interrupted execution waits on
     return {
         "key": result.key,
         "scope": scope,
@@ -110,10 +109,8 @@ def execution_record(
         "unshared": result.extra.get("unshared"),  # why it ran from scratch though its group shares a prefix
         "store_error": result.store_error,
         "state": jsonable(result.state) if with_state and result.state is not None else None,
-        # what it ran with (display text) and what an interrupted execution waits on
-        "ran_with": dict(result.extra.get("ran_with") or {}),
-        "interrupts": [{"node": str(i.get("node")), "value": repr(i.get("value"))[:MAX_STR]}
-                       for i in result.extra.get("interrupts") or ()],
+        "ran_with": dict(result.extra.get("ran_with") or {}),  # its context and config, as display text
+        "interrupts": [{"node": str(i.get("node")), "value": repr(i.get("value"))[:MAX_STR]} for i in pending],
     }
 
 

@@ -51,11 +51,10 @@ class RayBackend(Backend):
         self._conn: rc.Connection | None = None
         self._pools: Pools | None = None
         self._shipping = rc.Shipping([])
-        self._retries = 2
+        self._retries, self._async_cap = 2, 0
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self.max_in_flight = 0  # the most Ray tasks ever in flight at once (for tests and diagnostics)
-        self._async_cap = 0
 
     @property
     def capacity(self) -> int:  # a run with async graphs keeps at most --wtb-concurrency in flight
