@@ -132,13 +132,26 @@ def test_a_gate_fails_a_truly_worse_variant_and_passes_an_equally_good_one(pytes
     assert "test_gate[good]" not in result.stdout.str()  # the baseline gets no gate item
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_identical_variants_always_pass_the_gate(pytester: pytest.Pytester, seed: int) -> None:
-    module = GATE.replace("SCORE", 'wtb_run.state["score"]').replace('build(0.35, "worse")', f'build(0.9, "s{seed}")')
-    pytester.makepyfile(test_gate=module.replace('build(0.9, "twin")', f'build(0.9, "t{seed}")'))
+def test_twenty_identically_distributed_variants_all_pass_the_gate(pytester: pytest.Pytester) -> None:
+    """20 seeds: a variant drawn from the baseline's own distribution is never called worse."""
+    module = MODULE.replace("CASE_COUNT", "10") + '''
+
+for seed in range(20):
+    globals()[f"twin{seed}"] = wtb.variant(name=f"twin{seed}")(lambda seed=seed: build(0.9, f"seed{seed}"))
+del worse
+
+
+@wtb.gate(margin=0.05, alpha=0.05)
+@wtb.repeat(5)
+@wtb.cases(CASES)
+def test_gate(wtb_run):
+    return wtb_run.state["score"]
+'''
+    pytester.makepyfile(test_gate=module)
     result = pytester.runpytest()
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*Wilcoxon signed-rank*"])
+    result.assert_outcomes(passed=21)  # twin, twin0..twin19: numeric scores, Wilcoxon
+    result.stdout.fnmatch_lines(["*test_gate?twin19?: * (Wilcoxon signed-rank, 50 pairs)*"])
+    assert ": worse " not in result.stdout.str()
 
 
 @pytest.mark.parametrize(("decorators", "message"), [
