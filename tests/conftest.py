@@ -36,11 +36,26 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_ray_head(workdir: Any, temp_dir: str) -> tuple[Any, str]:
-    """`ray start --head --block` from ``workdir``; returns the process and its address once it runs."""
+def _start_ray_head(workdir: Any, temp_dir: str, attempts: int = 3) -> tuple[Any, str]:
+    """`ray start --head --block` from ``workdir``; returns the process and its address once it runs.
+
+    The head's ports are picked free here and bound by Ray a moment later; another process can take
+    one in between (seen: the client server's "Address already in use", after which `--block` ends
+    the whole head). A head that does not stay up for a few seconds is started again on new ports."""
+    failure = ""
+    for _ in range(attempts):
+        started = _try_ray_head(workdir, temp_dir)
+        if isinstance(started, tuple):
+            return started
+        failure = started
+    pytest.fail("ray start --head did not come up:\n" + failure, pytrace=False)
+
+
+def _try_ray_head(workdir: Any, temp_dir: str) -> tuple[Any, str] | str:
     import subprocess
     import sys
     import threading
+    import time
 
     import ray
 
@@ -69,9 +84,13 @@ def _start_ray_head(workdir: Any, temp_dir: str) -> tuple[Any, str]:
         up.set()
 
     threading.Thread(target=drain, daemon=True).start()
-    if not up.wait(120) or proc.poll() is not None:
+    came_up = up.wait(120)
+    settle = time.monotonic() + 5  # the client server binds its port after "Ray runtime started"
+    while came_up and proc.poll() is None and time.monotonic() < settle:
+        time.sleep(0.2)
+    if not came_up or proc.poll() is not None:
         _stop_ray_head(proc, temp_dir)
-        pytest.fail("ray start --head did not come up:\n" + "".join(lines[-30:]), pytrace=False)
+        return "".join(lines[-30:])
     return proc, f"{ray.util.get_node_ip_address()}:{port}"
 
 
