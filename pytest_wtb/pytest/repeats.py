@@ -60,18 +60,18 @@ def run_gate(item: pytest.Function, param: GateParam, wtb: WtbSession) -> None:
         pytest.skip("gate: --wtb-against names no stored run to compare with yet (see the summary)")
     base_label = param.baseline.name if against is None else f"run {against.run.run_id}"
     for base_req, own_req in param.pairs:
-        if against is not None:
-            base_req = own_req  # the same execution as the stored run made it
-        runs = [as_run(wtb.result(r.key), r.case.input, None, wtb.checks.built_context(r.variant, r.context),
-                       r.config, r.repetition) for r in (base_req, own_req)]
-        if against is not None:
-            stored = stored_result(against, param.scope, own_req.key, runs[1].result)
+        own = _run_of(wtb, own_req)
+        wtb.records.note_execution(own.result, param.scope, own.variant == param.baseline.name, None)
+        if against is None:
+            base = _run_of(wtb, base_req)
+            wtb.records.note_execution(base.result, param.scope, True, None)
+        else:  # the same execution as the stored run made it; its result is not this run's to note
+            stored = stored_result(against, param.scope, own_req.key, own.result)
             if stored is None:
                 excluded.append(f"{own_req.case.id} r{own_req.repetition}: not in {base_label}")
                 continue
-            runs[0] = as_run(stored, own_req.case.input, None, runs[1].context, runs[1].config, own_req.repetition)
-        for run in runs if against is None else runs[1:]:  # a stored run's results are not this run's
-            wtb.records.note_execution(run.result, param.scope, run.variant == param.baseline.name, None)
+            base = as_run(stored, own_req.case.input, None, own.context, own.config, own_req.repetition)
+        runs = [base, own]
         broken = [r for r in runs if not r.result.ok]
         if broken:  # no score for an execution that did not finish: the gate would judge the rest only
             problems += [execution_failure_text(r.result, wtb.store_display) for r in broken]
@@ -109,6 +109,11 @@ def run_gate(item: pytest.Function, param: GateParam, wtb: WtbSession) -> None:
     item.user_properties += [("wtb_gate", verdict.decision), ("wtb_gate_p", f"{verdict.p_value:.6g}")]
     if verdict.decision == WORSE:
         raise mark_complete(AssertionError(text))
+
+
+def _run_of(wtb: WtbSession, req: Any) -> WtbRun:
+    return as_run(wtb.result(req.key), req.case.input, None, wtb.checks.built_context(req.variant, req.context),
+                  req.config, req.repetition)
 
 
 def stored_result(against: Any, scope: str, key: str, now: Any) -> Any:
