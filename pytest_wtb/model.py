@@ -40,6 +40,7 @@ class ExecutionSpec:
     config: dict[str, Any] = field(default_factory=dict)
     resume: tuple[Any, ...] = ()  # Command(resume=v) after each pause, in order
     repetition: int = 0  # @wtb.repeat: which independent execution of its (variant, case) this is
+    record: str = "off"  # --wtb-record: how its model and tool calls replay and record (execute/tape.py)
     # prefix sharing: a fork starts from the store items its shared prefix left (store/serde-able data)
     store_seed: tuple[tuple[tuple[str, ...], str, Any], ...] | None = None
     # prefix sharing: a shared run stops before these nodes; a fork resumes from that run's thread
@@ -78,6 +79,26 @@ class NodeRun:
 
 
 @dataclass(frozen=True)
+class RecordedCall:
+    """A model or tool call an execution made live and recorded, for the driver to store (--wtb-record)."""
+
+    key: str  # what replay looks it up by: identity, input, repetition and occurrence (execute/tape.py)
+    kind: str  # "chat", "llm" or "tool"
+    name: str  # the model or tool, as people name it
+    node: str
+    identity: str  # the model's class and parameters, secrets masked ("" for a tool)
+    input_text: str  # what the call got, readable, secrets masked: the miss message diffs against it
+    output_type: str  # the output through the store's strict serializer
+    output_blob: bytes
+    cassette: str  # the (test module, variant, case, repetition) that recorded it: --wtb-record=once
+    scope: str
+    variant: str
+    case_id: str
+    repetition: int
+    occurrence: int
+
+
+@dataclass(frozen=True)
 class ExecutionResult:
     key: str
     thread_id: str
@@ -97,6 +118,7 @@ class ExecutionResult:
     store_error: str | None = None  # set when the result could not be saved
     # stored with the result: interrupts [{node, value}], output_keys, resumes, store_items (prefixes)
     extra: dict[str, Any] = field(default_factory=dict)
+    recordings: tuple[RecordedCall, ...] = ()  # new recordings, written with the result (not in its row)
 
     @classmethod
     def of(cls, spec: ExecutionSpec, status: str, **fields: Any) -> ExecutionResult:

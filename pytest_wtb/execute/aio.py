@@ -172,9 +172,10 @@ async def run_async(attempt: Attempt, saver: ThreadedAsyncSaver) -> ExecutionRes
                 await saver.call(attempt.fork)
             graph_input = attempt.first_input()
             while True:
-                async for event in graph.astream(graph_input, attempt.stream_config(), context=attempt.context,
-                                                 stream_mode="tasks", durability="sync"):
-                    attempt.on_event(event)
+                with attempt.recording():
+                    async for event in graph.astream(graph_input, attempt.stream_config(), context=attempt.context,
+                                                     stream_mode="tasks", durability="sync"):
+                        attempt.on_event(event)
                 snapshot = await graph.aget_state(attempt.config)
                 graph_input = attempt.next_resume(snapshot)
                 if graph_input is STOP:

@@ -13,7 +13,8 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from pytest_wtb.declare.run_settings import build_context
@@ -21,6 +22,7 @@ from pytest_wtb.errors import GraphBuildError
 from pytest_wtb.execute.fork import copy_thread, last_step
 from pytest_wtb.execute.graphs import compile_variant, needs_async
 from pytest_wtb.execute.outcome import STOP, outcome_extra, unused_resume_error
+from pytest_wtb.execute.tape import RecordingsNotLoaded, Tape, open_tape
 from pytest_wtb.model import FAILED, INTERRUPTED, SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
 
 if TYPE_CHECKING:
@@ -87,6 +89,22 @@ class Attempt:
     task_started: dict[str, float] = field(default_factory=dict)
     step: int = 0
     resumes_used: int = 0
+    tape: Tape | None = None  # --wtb-record: its model and tool calls
+
+    def recording(self) -> AbstractContextManager[None]:
+        return self.tape.active() if self.tape is not None else nullcontext()
+
+    def settled(self, result: ExecutionResult) -> ExecutionResult:
+        """The result with its calls: which replayed, which were recorded; a miss fails it, even one the
+        graph caught (a ToolNode turns a tool's error into a message)."""
+        tape = self.tape
+        if tape is None:
+            return result
+        extra = {**result.extra, "calls": list(tape.calls)}
+        if tape.miss is not None:
+            error = ErrorInfo(type="RecordingMissing", message=tape.miss, node=tape.miss_node)
+            result = replace(result, status=FAILED, error=error)
+        return replace(result, extra=extra, recordings=tuple(tape.new))
 
     forked: bool = False
 
@@ -166,7 +184,7 @@ class Attempt:
             status = INTERRUPTED
         elif self.resumes_used < len(self.spec.resume):
             status, error = FAILED, unused_resume_error(self.spec, self.resumes_used)
-        return ExecutionResult.of(
+        return self.settled(ExecutionResult.of(
             self.spec,
             status,
             state=dict(values),
@@ -177,10 +195,10 @@ class Attempt:
             pending_nodes=tuple(snapshot.next),
             extra=extra,
             **self.base,
-        )
+        ))
 
     def failed(self, exc: BaseException, node: str | None, checkpoint_id: str | None) -> ExecutionResult:
-        return ExecutionResult.of(
+        return self.settled(ExecutionResult.of(
             self.spec,
             FAILED,
             error=error_info(exc, node),
@@ -188,7 +206,7 @@ class Attempt:
             duration_s=time.perf_counter() - self.t0,
             nodes=tuple(self.nodes),
             **self.base,
-        )
+        ))
 
 
 def begin(
@@ -209,8 +227,9 @@ def begin(
         graph = compile_variant(spec.variant, checkpointer, interrupt_before=spec.interrupt_before,
                                 store_seed=spec.store_seed)
         context = build_context(getattr(graph, "context_schema", None), spec.context)
-    except (GraphBuildError, ValueError) as exc:
-        kind = "GraphBuildError" if isinstance(exc, GraphBuildError) else "ContextError"
+        tape = open_tape(spec, graph)
+    except (GraphBuildError, ValueError, RecordingsNotLoaded) as exc:
+        kind = type(exc).__name__ if isinstance(exc, GraphBuildError | RecordingsNotLoaded) else "ContextError"
         err = ErrorInfo(type=kind, message=str(exc), traceback=user_traceback(exc))
         return ExecutionResult.of(spec, FAILED, error=err, duration_s=time.perf_counter() - t0, **base)
     configurable = {**spec.config.get("configurable", {}), "thread_id": spec.thread_id}
@@ -218,7 +237,7 @@ def begin(
     # (not the variant: a shared prefix runs once for several variants)
     metadata = {**spec.config.get("metadata", {}), "wtb_case": spec.case_id, "wtb_repetition": spec.repetition}
     config = cast("RunnableConfig", {**spec.config, "configurable": configurable, "metadata": metadata})
-    return Attempt(spec, graph, config, context, progress, on_node, base, t0)
+    return Attempt(spec, graph, config, context, progress, on_node, base, t0, tape=tape)
 
 
 def execute(
@@ -249,9 +268,10 @@ def run_sync(attempt: Attempt, checkpointer: Any) -> ExecutionResult:
             attempt.fork(checkpointer)
         graph_input = attempt.first_input()
         while True:
-            for event in graph.stream(graph_input, attempt.stream_config(), context=attempt.context,
-                                      stream_mode="tasks", durability="sync"):
-                attempt.on_event(event)
+            with attempt.recording():
+                for event in graph.stream(graph_input, attempt.stream_config(), context=attempt.context,
+                                          stream_mode="tasks", durability="sync"):
+                    attempt.on_event(event)
             snapshot = graph.get_state(attempt.config)
             graph_input = attempt.next_resume(snapshot)
             if graph_input is STOP:

@@ -80,12 +80,14 @@ def make_plan(
     requests: Iterable[ExecutionRequest],
     timeout_s: float | None = None,
     shapes: dict[int, Shape | None] | None = None,
+    record: str = "off",
 ) -> Plan:
     """Deduplicate requests, keeping the order of first need so early items finish early.
 
     With ``shapes`` (a cache for prefix.shape_of), variants of one case that provably share a
     prefix get one shared execution, interrupted before their first differing node, and each
-    variant's execution forks from it.
+    variant's execution forks from it. Under ``record`` (a --wtb-record mode other than off) no prefix
+    is shared: a fork would count a call its prefix made as made elsewhere, and replay the wrong one.
     """
     specs: dict[str, ExecutionSpec] = {}
     for req in requests:
@@ -106,9 +108,10 @@ def make_plan(
             config=req.config,
             resume=req.case.resume,
             repetition=req.repetition,
+            record=record,
         )
     ordered = list(specs.values())
-    if shapes is not None:
+    if shapes is not None and record == "off":
         ordered = _share_prefixes(run_id, ordered, shapes)
     return Plan(tuple(ordered))
 

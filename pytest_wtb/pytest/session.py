@@ -14,6 +14,7 @@ import pytest
 from pytest_wtb.errors import ExecutionFailed, WtbError
 from pytest_wtb.execute.backends.base import Backend, BackendContext
 from pytest_wtb.execute.batch import Batch, owner_label
+from pytest_wtb.execute.tape import register_snapshot
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.plan.executions import make_plan
 from pytest_wtb.plan.fingerprint import Fingerprints
@@ -81,6 +82,7 @@ class WtbSession:
             (r for p in params for r in p.requests()),
             self.settings.timeout_s,
             shapes=self.shapes if self.settings.share_prefix else None,
+            record=self.settings.record,
         )
         assert self.settings.store is not None
         if self.backend.name == "threads":
@@ -93,6 +95,8 @@ class WtbSession:
                 )
         try:
             store = self.ensure_store()
+            if self.settings.record != "off":
+                register_snapshot(self.run_id, store.results.recordings_snapshot(self.run_id))
             context = BackendContext(
                 run_id=self.run_id,
                 store_url=self.settings.store,

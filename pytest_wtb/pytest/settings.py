@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from pytest_wtb.errors import ConfigError
+from pytest_wtb.execute.tape import RECORD_MODES
 from pytest_wtb.report.outputs import parse_outputs
 from pytest_wtb.store.allowlist import parse_type_names
 from pytest_wtb.store.urls import StoreURL, parse_store_url
@@ -44,6 +45,10 @@ OPTIONS: Final = (
                "awaiting a call holds no thread (default 64)", "64"),
     OptionSpec("wtb_repeat", "K: execute every (variant, case) of @wtb.repeat and @wtb.gate tests K times "
                "(overrides their k)"),
+    OptionSpec("wtb_record", "replay and record model and tool calls (vcrpy's modes): off (default: live, nothing "
+               "recorded), once (record executions that have no recordings, replay the rest), new (replay, record "
+               "calls not seen before), all (live, re-record), none (replay only; a call with no recording fails)",
+               "off"),
     OptionSpec("wtb_store", "results and checkpoints: sqlite:///path or postgresql://... "
                "(default sqlite:///<rootdir>/.wtb/wtb.db)"),
     OptionSpec("wtb_ray_address", "join this Ray cluster (HOST:PORT or auto) instead of starting a local one"),
@@ -100,6 +105,7 @@ class Settings:
     concurrency: int = 64
     repeat: int | None = None  # --wtb-repeat: overrides @wtb.repeat(k)
     baseline_max_age_days: float | None = None
+    record: str = "off"  # --wtb-record (execute/tape.py)
 
     @property
     def thread_workers(self) -> int:
@@ -169,6 +175,14 @@ def _non_negative(flag: str, raw: str, what: str, example: str) -> float:
 
 def _days(flag: str, raw: str) -> float:
     return _non_negative(flag, raw, "number of days", "30")
+
+
+def _record_mode(raw: str | None) -> str:
+    mode = (raw or "off").lower()
+    if mode not in RECORD_MODES:
+        raise ConfigError(f"--wtb-record={raw!r} is not a record mode: use one of {', '.join(RECORD_MODES)} "
+                          "(record locally with once, replay in CI with none)")
+    return mode
 
 
 def backend_choices() -> str:
@@ -241,5 +255,6 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         baseline_max_age_days=_days("--wtb-baseline-max-age", age_raw) if (age_raw := get("wtb_baseline_max_age")[0])
         else None,
         allowed_types=parse_type_names(get("wtb_allowed_types")[0] or ""),
+        record=_record_mode(get("wtb_record")[0]),
         **parse_outputs(get),
     )

@@ -55,9 +55,13 @@ def _v4_to_v5(conn: Connection) -> None:
     _add_columns(conn, schema.runs, ["wtb_version"])  # wtb_run_names comes from _create_missing
 
 
+def _v5_to_v6(conn: Connection) -> None:
+    """Nothing to change: wtb_recordings is a new table (from _create_missing)."""
+
+
 # version N -> the step that makes it N + 1
 MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6,
 }
 OLDEST_MIGRATABLE: Final = min(MIGRATIONS)
 

@@ -18,8 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from pytest_wtb.errors import StoreError
+from pytest_wtb.execute.tape import Snapshot
 from pytest_wtb.model import RUNNING, ExecutionResult, ExecutionSpec
-from pytest_wtb.store import migrations, rows, schema
+from pytest_wtb.store import migrations, recordings, rows, schema
 from pytest_wtb.store.engines import postgres_engine, sqlite_engine
 from pytest_wtb.store.rows import claim_row, outbox_row
 from pytest_wtb.store.serde import strict_serde
@@ -192,6 +193,11 @@ class ResultStore:
         with self.write() as conn:
             conn.execute(_RECORD, values)
             self.outbox_events(conn, events)
+            recordings.write(conn, run_id, results)
+
+    def recordings_snapshot(self, run_id: str) -> Snapshot:
+        with self.read() as conn:
+            return recordings.snapshot(conn, run_id)
 
     def load_state(self, row: dict[str, Any]) -> dict[str, Any] | None:
         return rows.load_state(self.serde, row)

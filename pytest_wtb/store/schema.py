@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 
 metadata = MetaData()
 
@@ -121,6 +121,31 @@ run_names = Table(
     Column("name", String(128), primary_key=True),
     Column("run_id", String(64), nullable=False, index=True),
     Column("blessed_at", Float, nullable=False),
+)
+
+# v6: --wtb-record: model and tool calls, keyed by what their answer depends on (execute/tape.py);
+# written by the driver in the transaction of the result that made them
+recordings = Table(
+    "wtb_recordings",
+    metadata,
+    Column("rec_key", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # chat, llm, tool
+    Column("name", String(255), nullable=False),
+    Column("node", String(255), nullable=False),
+    Column("identity", Text, nullable=False),  # secrets masked (execute/secrets.py)
+    Column("input_text", Text, nullable=False),
+    Column("output_type", String(32), nullable=False),
+    Column("output_blob", LargeBinary, nullable=False),
+    Column("cassette", String(64), nullable=False, index=True),
+    Column("scope", String(255), nullable=False),
+    Column("variant", String(255), nullable=False),
+    Column("case_id", String(255), nullable=False),
+    Column("repetition", Integer, nullable=False),
+    Column("occurrence", Integer, nullable=False),
+    Column("created_run", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_run", String(64), nullable=False),  # the last run that recorded or replayed it
+    Column("hits", Integer, nullable=False),
 )
 
 dead_letters = Table(

@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from pytest_wtb.execute.backends.ray_cluster import first_line
+from pytest_wtb.execute.tape import register_snapshot, snapshot_for
 from pytest_wtb.execute.worker import Progress, execute, worker_label
 from pytest_wtb.model import FAILED, LOST, ErrorInfo, ExecutionResult, ExecutionSpec
 from pytest_wtb.store.checkpoints import CheckpointerSource
+from pytest_wtb.store.results import ResultStore
 from pytest_wtb.store.urls import StoreURL
 
 
@@ -89,6 +91,7 @@ class Turnstile:
 class ExecutionActor:
     def __init__(self, store_url: StoreURL, concurrency: int = 1) -> None:
         self._source = CheckpointerSource(store_url, max_connections=concurrency + 1)
+        self._store_url = store_url
         self._local = threading.local()
         self._running: dict[str, Progress] = {}
         self._lock = threading.Lock()
@@ -119,6 +122,8 @@ class ExecutionActor:
                 saver.delete_thread(spec.thread_id)
             except Exception:
                 pass
+        if spec.record != "off":
+            self._load_recordings(spec.run_id)
         progress = Progress()
         with self._lock:
             self._running[spec.key] = progress
@@ -128,6 +133,16 @@ class ExecutionActor:
             with self._lock:
                 self._running.pop(spec.key, None)
         return _sendable(dataclasses.replace(result, attempts=attempt))
+
+    def _load_recordings(self, run_id: str) -> None:
+        """The run's recordings snapshot, read once per actor process (this run's own are not in it)."""
+        with self._lock:
+            if snapshot_for(run_id) is None:
+                results = ResultStore(self._store_url)
+                try:
+                    register_snapshot(run_id, results.recordings_snapshot(run_id))
+                finally:
+                    results.close()
 
     def progress(self, key: str) -> tuple[float, list[str]] | None:
         """When the execution ``key`` started and which nodes it is running (for timeout messages)."""
