@@ -8,11 +8,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pytest_wtb.cli import recordings as recordings_cli
 from pytest_wtb.cli import replay as replay_cli
 from pytest_wtb.cli import runs as history_cli
 from pytest_wtb.cli.runs import default_store_url, open_cli_store
 from pytest_wtb.errors import WtbError
 from pytest_wtb.model import PREFIX_LABEL
+from pytest_wtb.report.calls import call_lines
 from pytest_wtb.store import Store
 from pytest_wtb.verdict.history import checkpoint_history, fork_origin, format_history
 
@@ -79,7 +81,7 @@ def _ran_with(store: Store, row: dict[str, Any]) -> list[str]:
             lines.append(f"waiting: paused before node '{pending['node']}'")
         else:
             lines.append(f"waiting: node '{pending['node']}' called interrupt({pending.get('value')!r})")
-    return lines
+    return lines + call_lines(extra.get("calls") or [])
 
 
 def _forks(store: Store, saver: Any, prefix: str) -> list[dict[str, Any]]:
@@ -126,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     show.set_defaults(func=cmd_show)
     history_cli.register(sub)
     replay_cli.register(sub)
+    recordings_cli.register(sub)
     args = parser.parse_args(argv)
     from pytest_wtb.store.serde import reading_for_display
 

@@ -26,6 +26,8 @@ Schema ``pytest-wtb-report/1`` (a JSON Schema ships as ``pytest_wtb/report/asset
   paths (null: no parity check or baseline), ``trajectory`` where its trajectory parted from the
   baseline's (null, or ``{mode, index, why, baseline, other, baseline_thread_id, thread_id}`` with each
   side's ``{step, nodes, tool_calls, checkpoint_id}`` or null) and ``message`` the failure text.
+- ``recordings``: with ``--wtb-record``, per variant: calls ``replayed``, ``recorded``, ``live``, ``missing``;
+  each execution's ``calls`` lists its model and tool calls in order (kind, name, node, key, status).
 - ``gates``: one per ``@wtb.gate`` item: ``nodeid``, ``variant``, ``baseline``, ``test``, ``pairs``,
   ``mean`` and ``base_mean`` with ``mean_ci``/``base_mean_ci`` (95%), ``diff`` with ``low``/``high``
   (at 1 - 2 alpha), ``p_value``, ``margin``, ``alpha``, ``decision`` (worse | not worse | undecided),
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from pytest_wtb.declare.parity import ParitySpec
+from pytest_wtb.report.calls import call_rows
 from pytest_wtb.report.failures import show_hint
 from pytest_wtb.report.records import RunRecords, cell_outcome, diff_rows, variant_rows
 from pytest_wtb.verdict.compare import compare
@@ -150,6 +153,7 @@ def build(
         "cases": [{"scope": scope, "case_id": case_id} for scope, case_id in cases],
         "executions": executions,
         "gates": list(records.gates.values()),
+        "recordings": call_rows(records),
     }
 
 

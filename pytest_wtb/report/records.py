@@ -111,6 +111,7 @@ def execution_record(
         "state": jsonable(result.state) if with_state and result.state is not None else None,
         "ran_with": dict(result.extra.get("ran_with") or {}),  # its context and config, as display text
         "interrupts": [{"node": str(i.get("node")), "value": repr(i.get("value"))[:MAX_STR]} for i in pending],
+        "calls": [dict(c) for c in result.extra.get("calls") or ()],  # --wtb-record: replayed, recorded, live
     }
 
 

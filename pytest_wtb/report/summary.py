@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from pytest_wtb.report import calls
 from pytest_wtb.report.failures import show_hint
 from pytest_wtb.report.records import RunRecords, VariantRow, net_saved_nodes, slowest, unshared_reasons, variant_rows
 
@@ -147,7 +148,7 @@ def summary_lines(
     if not records or verbosity <= -2:
         return []
     rows = variant_rows(records)
-    lines = _table(rows) + _gate_lines(records)
+    lines = _table(rows) + _gate_lines(records) + calls.summary_lines(records)
     if verbosity < 0:
         return lines
     saved, prefixes = net_saved_nodes(records)

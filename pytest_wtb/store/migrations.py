@@ -56,7 +56,7 @@ def _v4_to_v5(conn: Connection) -> None:
 
 
 def _v5_to_v6(conn: Connection) -> None:
-    """Nothing to change: wtb_recordings is a new table (from _create_missing)."""
+    """Nothing to change: wtb_recordings and wtb_cassettes are new tables (from _create_missing)."""
 
 
 # version N -> the step that makes it N + 1

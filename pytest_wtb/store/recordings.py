@@ -36,7 +36,10 @@ def write(conn: Connection, run_id: str, results: Iterable[ExecutionResult]) -> 
     now = time.time()
     rows: dict[str, dict[str, Any]] = {}
     hits: Counter[str] = Counter()
+    cassettes: set[str] = set()
     for result in results:
+        if result.extra.get("cassette") and result.extra.get("calls"):
+            cassettes.add(str(result.extra["cassette"]))
         for call in result.recordings:
             rows[call.key] = {
                 "rec_key": call.key, "kind": call.kind, "name": call.name[:255], "node": call.node[:255],
@@ -47,10 +50,10 @@ def write(conn: Connection, run_id: str, results: Iterable[ExecutionResult]) -> 
                 "hits": 0,
             }
         hits.update(c["key"] for c in result.extra.get("calls", ()) if c.get("status") == REPLAYED)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     if rows:
         # a key recorded again (--wtb-record=all, or two executions of this run that missed it alike) is
         # replaced: the newest answer is the recording
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(schema.recordings)
         conn.execute(
             stmt.on_conflict_do_update(
@@ -58,6 +61,9 @@ def write(conn: Connection, run_id: str, results: Iterable[ExecutionResult]) -> 
             ),
             list(rows.values()),
         )
+    if cassettes:
+        conn.execute(dialect.insert(schema.cassettes).on_conflict_do_nothing(),
+                     [{"cassette": c, "created_run": run_id, "created_at": now} for c in sorted(cassettes)])
     if hits:
         conn.execute(_HIT, [{"b_key": k, "b_hits": n, "b_run": run_id} for k, n in sorted(hits.items())])
 
@@ -73,7 +79,9 @@ def snapshot(conn: Connection, run_id: str) -> Snapshot:
         )
         for row in found
     }
-    return Snapshot(entries, frozenset(s.cassette for s in entries.values()))
+    cas = schema.cassettes.c
+    recorded = conn.execute(select(cas.cassette).where(cas.created_run != run_id)).scalars()
+    return Snapshot(entries, frozenset(recorded))
 
 
 def listing(conn: Connection) -> list[dict[str, Any]]:

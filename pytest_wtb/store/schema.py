@@ -136,7 +136,7 @@ recordings = Table(
     Column("input_text", Text, nullable=False),
     Column("output_type", String(32), nullable=False),
     Column("output_blob", LargeBinary, nullable=False),
-    Column("cassette", String(64), nullable=False, index=True),
+    Column("cassette", String(64), nullable=False),  # the execution that recorded it
     Column("scope", String(255), nullable=False),
     Column("variant", String(255), nullable=False),
     Column("case_id", String(255), nullable=False),
@@ -146,6 +146,15 @@ recordings = Table(
     Column("created_at", Float, nullable=False),
     Column("last_run", String(64), nullable=False),  # the last run that recorded or replayed it
     Column("hits", Integer, nullable=False),
+)
+
+# v6: the executions that recorded (vcrpy's cassettes): under --wtb-record=once one of them records nothing new
+cassettes = Table(
+    "wtb_cassettes",
+    metadata,
+    Column("cassette", String(64), primary_key=True),
+    Column("created_run", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
 )
 
 dead_letters = Table(

@@ -1,0 +1,50 @@
+"""``python -m pytest_wtb recordings [--prune]``: the store's recorded model and tool calls, per test
+module, variant, node and model or tool, with how often runs replayed them."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from pytest_wtb.cli.runs import open_cli_store, table
+from pytest_wtb.store import recordings
+
+
+def cmd_recordings(args: argparse.Namespace) -> int:
+    store = open_cli_store(args.store)
+    try:
+        if args.prune:
+            with store.results.write() as conn:
+                gone = recordings.prune(conn)
+            print(f"pruned {gone} recording{'s' if gone != 1 else ''} the newest run of their test module did not "
+                  f"use ({store.url.display})")
+        with store.results.read() as conn:
+            rows = recordings.listing(conn)
+        if not rows:
+            print(f"no recordings in {store.url.display}: run pytest with --wtb-record=once (or new) to make some")
+            return 0
+        columns = (("module", 0, False), ("variant", 0, False), ("node", 0, False), ("kind", 0, False),
+                   ("model or tool", 0, False), ("recordings", 0, True), ("hits", 0, True),
+                   ("recorded", 0, False))
+        cells = [[str(r["scope"]), str(r["variant"]), str(r["node"]), str(r["kind"]), str(r["name"]),
+                  str(r["recordings"]), str(r["hits"] or 0), _when(r["recorded_at"])] for r in rows]
+        for line in table(columns, cells):
+            print(line)
+        total = sum(int(r["recordings"]) for r in rows)
+        print(f"{total} recording{'s' if total != 1 else ''} in {store.url.display}")
+        return 0
+    finally:
+        store.close()
+
+
+def _when(ts: Any) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(float(ts))) if ts else "-"
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("recordings", help="list recorded model and tool calls (--wtb-record) with hit counts")
+    parser.add_argument("--store", help="store URL (default: the nearest .wtb/wtb.db)")
+    parser.add_argument("--prune", action="store_true",
+                        help="first delete recordings the newest run of their test module did not replay or record")
+    parser.set_defaults(func=cmd_recordings)
