@@ -4,7 +4,9 @@ module, variant, node and model or tool, with how often runs replayed them."""
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 from pytest_wtb.cli.runs import open_cli_store, table
@@ -14,6 +16,8 @@ from pytest_wtb.store import recordings
 def cmd_recordings(args: argparse.Namespace) -> int:
     store = open_cli_store(args.store)
     try:
+        if args.export:
+            return _export(store, args.export, args.module)
         if args.prune:
             with store.results.write() as conn:
                 gone = recordings.prune(conn)
@@ -38,6 +42,16 @@ def cmd_recordings(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _export(store: Any, path: str, module: str | None) -> int:
+    with store.results.read() as conn:
+        data = recordings.export(conn, module)
+    Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    n = len(data["recordings"])
+    print(f"exported {n} recording{'s' if n != 1 else ''}{f' of {module}' if module else ''} to {path}: "
+          "commit it and mark the tests @pytest.mark.wtb_record(\"none\", file=...) to replay from it")
+    return 0
+
+
 def _when(ts: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(float(ts))) if ts else "-"
 
@@ -47,4 +61,6 @@ def register(sub: Any) -> None:
     parser.add_argument("--store", help="store URL (default: the nearest .wtb/wtb.db)")
     parser.add_argument("--prune", action="store_true",
                         help="first delete recordings the newest run of their test module did not replay or record")
+    parser.add_argument("--export", metavar="FILE", help="write the recordings to FILE (JSON) instead of listing them")
+    parser.add_argument("--module", help="with --export: only this test module's recordings (e.g. tests.test_agent)")
     parser.set_defaults(func=cmd_recordings)

@@ -102,7 +102,7 @@ class Attempt:
             return result
         extra = {**result.extra, "calls": list(tape.calls)}
         if tape.mode in ("once", "new", "all"):  # it is a cassette now (--wtb-record=once asks)
-            extra["cassette"] = tape.cassette
+            extra["cassette"] = {"id": tape.cassette, "scope": tape.spec.scope}
         if tape.miss is not None:
             error = ErrorInfo(type="RecordingMissing", message=tape.miss, node=tape.miss_node)
             result = replace(result, status=FAILED, error=error)

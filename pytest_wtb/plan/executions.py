@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -80,14 +80,15 @@ def make_plan(
     requests: Iterable[ExecutionRequest],
     timeout_s: float | None = None,
     shapes: dict[int, Shape | None] | None = None,
-    record: str = "off",
+    record: str | Mapping[str, str] = "off",
 ) -> Plan:
     """Deduplicate requests, keeping the order of first need so early items finish early.
 
     With ``shapes`` (a cache for prefix.shape_of), variants of one case that provably share a
     prefix get one shared execution, interrupted before their first differing node, and each
-    variant's execution forks from it. Under ``record`` (a --wtb-record mode other than off) no prefix
-    is shared: a fork would count a call its prefix made as made elsewhere, and replay the wrong one.
+    variant's execution forks from it. ``record`` is the --wtb-record mode, for all or per execution key;
+    an execution that records shares no prefix: a fork would count a call its prefix made as made
+    elsewhere, and replay the wrong one.
     """
     specs: dict[str, ExecutionSpec] = {}
     for req in requests:
@@ -108,10 +109,10 @@ def make_plan(
             config=req.config,
             resume=req.case.resume,
             repetition=req.repetition,
-            record=record,
+            record=record if isinstance(record, str) else record.get(key, "off"),
         )
     ordered = list(specs.values())
-    if shapes is not None and record == "off":
+    if shapes is not None:
         ordered = _share_prefixes(run_id, ordered, shapes)
     return Plan(tuple(ordered))
 
@@ -120,7 +121,7 @@ def _share_prefixes(run_id: str, specs: list[ExecutionSpec], shapes: dict[int, S
     position = {spec.key: i for i, spec in enumerate(specs)}
     by_case: dict[tuple[str, str, str], list[ExecutionSpec]] = {}
     for spec in specs:
-        if spec.resume:  # a scripted conversation is not split between a prefix and its forks
+        if spec.resume or spec.record != "off":  # a scripted conversation is not split; nor a recorded one
             continue
         # repetitions are independent samples: a stochastic shared node must run in each of them
         identity = canonical_input(spec.input) + run_settings_identity(spec.context, spec.config, ()) + (

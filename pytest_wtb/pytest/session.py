@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_wtb.errors import ExecutionFailed, WtbError
+from pytest_wtb.errors import ConfigError, ExecutionFailed, WtbError
 from pytest_wtb.execute.backends.base import Backend, BackendContext
 from pytest_wtb.execute.batch import Batch, owner_label
 from pytest_wtb.execute.tape import register_snapshot
@@ -23,6 +23,7 @@ from pytest_wtb.pytest.backend_compare import BackendComparison
 from pytest_wtb.pytest.gates import GateParam, gate_param
 from pytest_wtb.pytest.item_check import check_item
 from pytest_wtb.pytest.items import ItemParam, VariantCheck, item_param
+from pytest_wtb.pytest.recording_marks import modes_and_files
 from pytest_wtb.pytest.run_view import WtbRun, as_run
 from pytest_wtb.pytest.settings import Settings
 from pytest_wtb.report.progress import LiveProgress
@@ -73,16 +74,20 @@ class WtbSession:
 
     def start(self, items: list[pytest.Item]) -> None:
         """Plan every execution the selected items need and submit them as one batch."""
-        params: list[ItemParam | GateParam] = [p for p in (item_param(i) for i in items) if p is not None]
-        params += [g for g in (gate_param(i) for i in items) if g is not None]
-        if not params:
+        pairs: list[tuple[pytest.Item, ItemParam | GateParam]] = [(i, p) for i in items if (p := item_param(i))]
+        pairs += [(i, g) for i in items if (g := gate_param(i))]
+        if not pairs:
             return
+        try:
+            record_modes, recordings_files = modes_and_files(self.config, self.settings.record, pairs)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"pytest-wtb: {exc}") from None
         plan = make_plan(
             self.run_id,
-            (r for p in params for r in p.requests()),
+            (r for _, p in pairs for r in p.requests()),
             self.settings.timeout_s,
             shapes=self.shapes if self.settings.share_prefix else None,
-            record=self.settings.record,
+            record=record_modes,
         )
         assert self.settings.store is not None
         if self.backend.name == "threads":
@@ -95,7 +100,8 @@ class WtbSession:
                 )
         try:
             store = self.ensure_store()
-            if self.settings.record != "off":
+            if any(s.record != "off" for s in plan.specs):
+                store.results.import_recordings(recordings_files)
                 register_snapshot(self.run_id, store.results.recordings_snapshot(self.run_id))
             context = BackendContext(
                 run_id=self.run_id,

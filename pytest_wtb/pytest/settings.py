@@ -47,8 +47,8 @@ OPTIONS: Final = (
                "(overrides their k)"),
     OptionSpec("wtb_record", "replay and record model and tool calls (vcrpy's modes): off (default: live, nothing "
                "recorded), once (record executions that have no recordings, replay the rest), new (replay, record "
-               "calls not seen before), all (live, re-record), none (replay only; a call with no recording fails)",
-               "off"),
+               "calls not seen before), all (live, re-record), none (replay only; a call with no recording fails); "
+               "on the command line it overrides @pytest.mark.wtb_record"),
     OptionSpec("wtb_store", "results and checkpoints: sqlite:///path or postgresql://... "
                "(default sqlite:///<rootdir>/.wtb/wtb.db)"),
     OptionSpec("wtb_ray_address", "join this Ray cluster (HOST:PORT or auto) instead of starting a local one"),
@@ -105,7 +105,7 @@ class Settings:
     concurrency: int = 64
     repeat: int | None = None  # --wtb-repeat: overrides @wtb.repeat(k)
     baseline_max_age_days: float | None = None
-    record: str = "off"  # --wtb-record (execute/tape.py)
+    record: str | None = None  # --wtb-record (execute/tape.py); None: not set (markers, else off)
 
     @property
     def thread_workers(self) -> int:
@@ -177,10 +177,10 @@ def _days(flag: str, raw: str) -> float:
     return _non_negative(flag, raw, "number of days", "30")
 
 
-def _record_mode(raw: str | None) -> str:
-    mode = (raw or "off").lower()
+def record_mode(raw: str, flag: str = "--wtb-record") -> str:
+    mode = raw.strip().lower()
     if mode not in RECORD_MODES:
-        raise ConfigError(f"--wtb-record={raw!r} is not a record mode: use one of {', '.join(RECORD_MODES)} "
+        raise ConfigError(f"{flag}={raw!r} is not a record mode: use one of {', '.join(RECORD_MODES)} "
                           "(record locally with once, replay in CI with none)")
     return mode
 
@@ -255,6 +255,6 @@ def parse(lookup: Lookup, default_store_dir: Path) -> Settings:
         baseline_max_age_days=_days("--wtb-baseline-max-age", age_raw) if (age_raw := get("wtb_baseline_max_age")[0])
         else None,
         allowed_types=parse_type_names(get("wtb_allowed_types")[0] or ""),
-        record=_record_mode(get("wtb_record")[0]),
+        record=record_mode(raw) if (raw := get("wtb_record")[0]) else None,
         **parse_outputs(get),
     )

@@ -6,14 +6,19 @@ Rows are data: an output blob is revived only through the store's strict seriali
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pytest_wtb.errors import StoreError
 from pytest_wtb.execute.tape import REPLAYED, Snapshot, Stored
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.store import schema
@@ -36,10 +41,11 @@ def write(conn: Connection, run_id: str, results: Iterable[ExecutionResult]) -> 
     now = time.time()
     rows: dict[str, dict[str, Any]] = {}
     hits: Counter[str] = Counter()
-    cassettes: set[str] = set()
+    cassettes: dict[str, str] = {}
     for result in results:
-        if result.extra.get("cassette") and result.extra.get("calls"):
-            cassettes.add(str(result.extra["cassette"]))
+        cassette = result.extra.get("cassette")
+        if isinstance(cassette, dict) and result.extra.get("calls"):
+            cassettes[str(cassette["id"])] = str(cassette["scope"])[:255]
         for call in result.recordings:
             rows[call.key] = {
                 "rec_key": call.key, "kind": call.kind, "name": call.name[:255], "node": call.node[:255],
@@ -63,7 +69,8 @@ def write(conn: Connection, run_id: str, results: Iterable[ExecutionResult]) -> 
         )
     if cassettes:
         conn.execute(dialect.insert(schema.cassettes).on_conflict_do_nothing(),
-                     [{"cassette": c, "created_run": run_id, "created_at": now} for c in sorted(cassettes)])
+                     [{"cassette": c, "scope": scope, "created_run": run_id, "created_at": now}
+                      for c, scope in sorted(cassettes.items())])
     if hits:
         conn.execute(_HIT, [{"b_key": k, "b_hits": n, "b_run": run_id} for k, n in sorted(hits.items())])
 
@@ -109,3 +116,64 @@ def prune(conn: Connection) -> int:
     for start in range(0, len(stale), 500):
         conn.execute(delete(schema.recordings).where(_rec.rec_key.in_(stale[start:start + 500])))
     return len(stale)
+
+
+EXPORT_FORMAT: Final = "pytest-wtb-recordings"
+EXPORT_VERSION: Final = 1
+_EXPORTED = ("rec_key", "kind", "name", "node", "identity", "input_text", "output_type", "cassette", "scope",
+             "variant", "case_id", "repetition", "occurrence")
+_OUTPUT_TYPES: Final = ("msgpack", "null")  # what pytest-wtb writes; anything else is refused on import
+
+
+def export(conn: Connection, module: str | None = None) -> dict[str, Any]:
+    """The recordings (of one test module) as a JSON document to commit beside the tests; sorted, so a
+    re-recording shows as a readable diff in review."""
+    query = select(schema.recordings)
+    if module is not None:
+        query = query.where(_rec.scope == module)
+    rows = conn.execute(query.order_by(_rec.scope, _rec.rec_key)).mappings().all()
+    recordings = [{**{k: row[k] for k in _EXPORTED}, "output": base64.b64encode(bytes(row["output_blob"])).decode()}
+                  for row in rows]
+    cas = schema.cassettes.c
+    query = select(cas.cassette, cas.scope).order_by(cas.cassette)
+    if module is not None:
+        query = query.where(cas.scope == module)
+    cassettes = [{"cassette": c, "scope": scope} for c, scope in conn.execute(query)]
+    return {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "recordings": recordings, "cassettes": cassettes}
+
+
+def import_file(conn: Connection, path: Path) -> int:
+    """Insert the file's recordings the store does not have; returns how many it had. The file is data:
+    its outputs are only ever revived through the store's strict serializer, on replay."""
+    where = f"recordings file {path}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StoreError(f"{where} cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise StoreError(f"{where} is not JSON ({exc}): write it with 'python -m pytest_wtb recordings "
+                         "--export'") from None
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT or data.get("version") != EXPORT_VERSION:
+        raise StoreError(f"{where} is not a pytest-wtb recordings export (format {EXPORT_FORMAT!r}, version "
+                         f"{EXPORT_VERSION}): write it with python -m pytest_wtb recordings --export")
+    now, rows = time.time(), []
+    for n, entry in enumerate(data.get("recordings") or []):
+        try:
+            row = {k: entry[k] for k in _EXPORTED}
+            ints = {"repetition": int(row["repetition"]), "occurrence": int(row["occurrence"])}
+            texts_ok = all(isinstance(row[k], str) for k in _EXPORTED if k not in ints)
+            if not texts_ok or row["output_type"] not in _OUTPUT_TYPES:
+                raise ValueError("a field has the wrong type")
+            blob = base64.b64decode(str(entry["output"]), validate=True)
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise StoreError(f"{where}: recording #{n + 1} is malformed ({exc}); export it again") from None
+        rows.append({**row, **ints, "output_blob": blob, "created_run": "import", "created_at": now,
+                     "last_run": "import", "hits": 0})
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    if rows:
+        conn.execute(dialect.insert(schema.recordings).on_conflict_do_nothing(), rows)
+    cassettes = [{"cassette": str(c["cassette"]), "scope": str(c["scope"])[:255], "created_run": "import",
+                  "created_at": now} for c in data.get("cassettes") or [] if isinstance(c, dict) and "cassette" in c]
+    if cassettes:
+        conn.execute(dialect.insert(schema.cassettes).on_conflict_do_nothing(), cassettes)
+    return len(rows)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import Connection, Table, bindparam, case, delete, insert, select, update
@@ -194,6 +195,12 @@ class ResultStore:
             conn.execute(_RECORD, values)
             self.outbox_events(conn, events)
             recordings.write(conn, run_id, results)
+
+    def import_recordings(self, paths: list[Path]) -> None:
+        """Recordings files (``recordings --export``) into the store; a recording the store has stays."""
+        for path in paths:
+            with self.write() as conn:
+                recordings.import_file(conn, path)
 
     def recordings_snapshot(self, run_id: str) -> Snapshot:
         with self.read() as conn:

@@ -153,6 +153,7 @@ cassettes = Table(
     "wtb_cassettes",
     metadata,
     Column("cassette", String(64), primary_key=True),
+    Column("scope", String(255), nullable=False),
     Column("created_run", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
 )
