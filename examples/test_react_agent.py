@@ -33,6 +33,13 @@ from examples.react_agent import (
     search_normalized,
 )
 
+# The model's and the tools' answers replay from recordings committed beside this module, so it needs
+# no model: under "none" a call with no recording fails its execution instead of calling out. After a
+# change to the agent, record and export again (README, "Recording and replaying model and tool calls"):
+#   python -m pytest examples/test_react_agent.py --wtb-record=all
+#   python -m pytest_wtb recordings --export examples/recordings/react_agent.json --module examples.test_react_agent
+pytestmark = pytest.mark.wtb_record("none", file="recordings/react_agent.json")
+
 
 def diverges(why: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, reason=f"deliberate divergence: {why}")

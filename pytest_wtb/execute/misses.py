@@ -53,14 +53,15 @@ def _nearest(tape: Tape, kind: str, node: str, name: str, identity: str, input_t
 def _diff(stored: Stored, identity: str, input_text: str) -> list[str]:
     out: list[str] = []
     if stored.identity != identity:
-        out.append(f"  - model {stored.identity[:300]}")
-        out.append(f"  + model {identity[:300]}")
+        what = "tool" if stored.kind == "tool" else "model"
+        out.append(f"  - {what} {stored.identity[:300]}")
+        out.append(f"  + {what} {identity[:300]}")
     body = [
         line for line in difflib.unified_diff(stored.input_text.splitlines(), input_text.splitlines(), lineterm="", n=1)
         if not line.startswith(("---", "+++"))
     ]
     if not body and stored.identity == identity:
-        out.append("  (same model and input: the execution made this call more times than the recording did)")
+        out.append("  (the same call: it was recorded for another repetition, or fewer times in one execution)")
     shown = body[:MAX_DIFF_LINES]
     out.extend("  " + line[:300] for line in shown)
     if len(body) > len(shown):

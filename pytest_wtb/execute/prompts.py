@@ -4,17 +4,76 @@ names a class to import (the store's strict serializer revives messages and Comm
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import re
+import textwrap
+from functools import lru_cache
 from typing import Any, Final
 
 from pytest_wtb.execute.secrets import scrub
 
 MAX_PART: Final = 2000
 _TYPE = re.compile(r"\('_type', '([^']+)'\)")
-_MODEL = re.compile(r"\('model(?:_name|_id)?', '([^']+)'\)")
+_MODEL = re.compile(r"""\(?['"]model(?:_name|_id)?['"](?:, |: )['"]([^'"]+)['"]""")
+FIELDS_MARK: Final = " fields="
+_PLAIN = (str, int, float, bool, type(None))
 _ROLES: Final = {"HumanMessage": "human", "AIMessage": "ai", "SystemMessage": "system", "ToolMessage": "tool",
                  "FunctionMessage": "function", "ChatMessage": "chat", "RemoveMessage": "remove"}
+
+
+def plain_fields(model: Any, generic: frozenset[str]) -> str:
+    """The model's own fields whose values are plain data (no clients, callables or secrets), as JSON."""
+    fields = {}
+    for name in sorted(type(model).model_fields):
+        if name in generic:
+            continue
+        value = getattr(model, name, None)
+        if _is_plain(value, 0):
+            fields[name] = value
+    return json.dumps(fields, sort_keys=True)
+
+
+def _is_plain(value: Any, depth: int) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if depth > 4:
+        return False
+    if isinstance(value, list | tuple):
+        return all(_is_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def tool_identity(tool: Any) -> str:
+    """What a tool's answer depends on besides its arguments: which code runs. A variant that swaps a
+    tool for another of the same name, or edits its function, must not replay the old one's answers.
+    Source text, not bytecode: a recording made on one Python replays on another."""
+    if tool is None:
+        return "(not registered with the ToolNode)"
+    impl = getattr(tool, "func", None) or getattr(tool, "coroutine", None)
+    if impl is None:  # a BaseTool subclass: its _run/_arun are the code
+        impl = getattr(type(tool), "_arun" if type(tool)._run is _base_run() else "_run", None)
+    where = f"{getattr(impl, '__module__', '?')}:{getattr(impl, '__qualname__', type(tool).__qualname__)}"
+    return f"{type(tool).__name__} {where} source {_source_hash(impl)}"
+
+
+def _base_run() -> Any:
+    from langchain_core.tools import BaseTool
+
+    return BaseTool._run
+
+
+@lru_cache(maxsize=4096)
+def _source_hash(fn: Any) -> str:
+    target = inspect.unwrap(fn) if callable(fn) else fn
+    try:
+        text = inspect.getsource(target)
+    except (OSError, TypeError):
+        text = getattr(target, "__qualname__", repr(type(target)))
+    return hashlib.sha256(textwrap.dedent(text).encode()).hexdigest()[:16]
 
 
 def is_chat_prompt(prompt: str) -> bool:

@@ -129,6 +129,23 @@ def _wrap_streams() -> None:
 
     for cls, to_chunk in ((BaseChatModel, prompts.message_chunk), (BaseLLM, str)):
         _wrap_stream(cls, to_chunk)
+    _widen_identity(BaseChatModel)
+
+
+def _widen_identity(cls: Any) -> None:
+    """LangChain's cache key of a model that is not serializable holds only its ``_identifying_params``:
+    two instances differing in a field it leaves out (a hand-written model's ``model_name``) would replay
+    each other's answers. While an execution records, the key also holds the model's plain fields."""
+    original = cls._get_llm_string
+    generic = frozenset(cls.model_fields)
+
+    def _get_llm_string(self: Any, stop: Any = None, **kwargs: Any) -> str:
+        base = str(original(self, stop=stop, **kwargs))
+        if current() is None or self.is_lc_serializable():  # a serializable model's key has its fields
+            return base
+        return base + prompts.FIELDS_MARK + prompts.plain_fields(self, generic)
+
+    cls._get_llm_string = _get_llm_string
 
 
 def _wrap_stream(cls: type, to_chunk: Callable[[Any], Any]) -> None:
@@ -202,7 +219,7 @@ def _tool_lookup(request: Any) -> tuple[Tape, Stored | Pending] | None:
     name = str(call.get("name"))
     args = json.dumps(call.get("args"), sort_keys=True, default=str)
     text = secrets.scrub(f"{name}({args})")
-    return tape, tape.lookup("tool", name, current_node(), "", text, text)
+    return tape, tape.lookup("tool", name, current_node(), prompts.tool_identity(request.tool), text, text)
 
 
 def _sync_tool(execute: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -27,9 +27,10 @@ def modes_and_files(
     files: dict[Path, None] = {}
     for item, param in items:
         mode, file = _marked(item)
-        if file is not None:
-            files.setdefault(file, None)
         chosen = record_mode(cli) if cli else (mode or ini_mode or "off")
+        # a file to replay from must be there; one about to be recorded and exported need not be yet
+        if file is not None and (file.exists() or chosen == "none"):
+            files.setdefault(file, None)
         for request in param.requests():
             modes.setdefault(request.key, chosen)
     return modes, list(files)
