@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from pytest_wtb.execute import prompts, secrets
-from pytest_wtb.execute.tape import Pending, Stored, Tape, current
+from pytest_wtb.execute.tape import Pending, RecordingsNotLoaded, Stored, Tape, current, snapshot_for
+from pytest_wtb.model import ExecutionSpec
 
 _installed = False
 _install_lock = threading.Lock()
@@ -49,6 +50,19 @@ def install() -> None:
         set_llm_cache(_recording_cache_class()(get_llm_cache()))
         _wrap_streams()
         _installed = True
+
+
+def open_tape(spec: ExecutionSpec, graph: Any) -> Tape | None:
+    """The execution's tape, with LangChain's hooks in place; None under --wtb-record=off."""
+    if spec.record == "off":
+        return None
+    snapshot = snapshot_for(spec.run_id)
+    if snapshot is None:
+        raise RecordingsNotLoaded(f"the recordings of run {spec.run_id} were not loaded in this worker (--wtb-record="
+                         f"{spec.record}); this is a pytest-wtb bug, please report it")
+    install()
+    hook_tool_nodes(graph)
+    return Tape(spec, snapshot)
 
 
 def current_node() -> str:

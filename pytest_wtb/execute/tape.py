@@ -17,10 +17,10 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from pytest_wtb.model import ExecutionSpec, RecordedCall
+from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult, ExecutionSpec, RecordedCall
 
 RECORD_MODES: Final = ("off", "once", "new", "all", "none")
 REPLAYED: Final = "replayed"
@@ -81,21 +81,6 @@ def snapshot_for(run_id: str) -> Snapshot | None:
 
 def current() -> Tape | None:
     return _current.get()
-
-
-def open_tape(spec: ExecutionSpec, graph: Any) -> Tape | None:
-    """The execution's tape, with LangChain's hooks in place; None under --wtb-record=off."""
-    if spec.record == "off":
-        return None
-    snapshot = snapshot_for(spec.run_id)
-    if snapshot is None:
-        raise RecordingsNotLoaded(f"the recordings of run {spec.run_id} were not loaded in this worker (--wtb-record="
-                         f"{spec.record}); this is a pytest-wtb bug, please report it")
-    from pytest_wtb.execute.record_hooks import hook_tool_nodes, install
-
-    install()
-    hook_tool_nodes(graph)
-    return Tape(spec, snapshot)
 
 
 def cassette_of(spec: ExecutionSpec) -> str:
@@ -206,3 +191,15 @@ class Tape:
             status = call["status"]
             out[status if status in out else LIVE] += 1
         return out
+
+
+def settle(tape: Tape, result: ExecutionResult) -> ExecutionResult:
+    """The result with its calls (which replayed, which were recorded) and its new recordings. A miss
+    fails it, even one the graph caught (a ToolNode turns a tool's error into a message)."""
+    extra = {**result.extra, "calls": list(tape.calls)}
+    if tape.mode in ("once", "new", "all"):  # it is a cassette now (--wtb-record=once asks)
+        extra["cassette"] = {"id": tape.cassette, "scope": tape.spec.scope}
+    if tape.miss is not None:
+        error = ErrorInfo(type="RecordingMissing", message=tape.miss, node=tape.miss_node)
+        result = replace(result, status=FAILED, error=error)
+    return replace(result, extra=extra, recordings=tuple(tape.new))

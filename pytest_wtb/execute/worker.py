@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from pytest_wtb.declare.run_settings import build_context
@@ -22,7 +22,8 @@ from pytest_wtb.errors import GraphBuildError
 from pytest_wtb.execute.fork import copy_thread, last_step
 from pytest_wtb.execute.graphs import compile_variant, needs_async
 from pytest_wtb.execute.outcome import STOP, outcome_extra, unused_resume_error
-from pytest_wtb.execute.tape import RecordingsNotLoaded, Tape, open_tape
+from pytest_wtb.execute.record_hooks import open_tape
+from pytest_wtb.execute.tape import RecordingsNotLoaded, Tape, settle
 from pytest_wtb.model import FAILED, INTERRUPTED, SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
 
 if TYPE_CHECKING:
@@ -95,18 +96,7 @@ class Attempt:
         return self.tape.active() if self.tape is not None else nullcontext()
 
     def settled(self, result: ExecutionResult) -> ExecutionResult:
-        """The result with its calls: which replayed, which were recorded; a miss fails it, even one the
-        graph caught (a ToolNode turns a tool's error into a message)."""
-        tape = self.tape
-        if tape is None:
-            return result
-        extra = {**result.extra, "calls": list(tape.calls)}
-        if tape.mode in ("once", "new", "all"):  # it is a cassette now (--wtb-record=once asks)
-            extra["cassette"] = {"id": tape.cassette, "scope": tape.spec.scope}
-        if tape.miss is not None:
-            error = ErrorInfo(type="RecordingMissing", message=tape.miss, node=tape.miss_node)
-            result = replace(result, status=FAILED, error=error)
-        return replace(result, extra=extra, recordings=tuple(tape.new))
+        return settle(self.tape, result) if self.tape is not None else result
 
     forked: bool = False
 
