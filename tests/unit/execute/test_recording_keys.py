@@ -15,7 +15,7 @@ import pytest
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from pytest_wtb.execute.prompts import key_input, model_label, render
+from pytest_wtb.execute.prompts import key_input, model_label, plain_fields, render, tool_identity
 from pytest_wtb.execute.tape import Pending, RecordingMissing, Snapshot, Stored, Tape, call_key, cassette_of
 from pytest_wtb.model import ExecutionSpec
 from tests.unit.store.builders import spec
@@ -86,6 +86,40 @@ def test_model_label_of_a_serializable_model_and_of_a_repr_identity() -> None:
     assert model_label('{"id": ["pkg", "ChatY"], "kwargs": {}, "lc": 1}---[]') == "ChatY"
     assert model_label(IDENT) == "fake-rec(fake-1)"
     assert model_label("[('_type', 'fake-rec'), ('stop', None)]") == "fake-rec"
+
+
+def test_a_tool_key_names_its_code_so_a_swapped_tool_misses() -> None:
+    from langchain_core.tools import tool
+
+    def make(answer: str) -> Any:
+        @tool
+        def lookup(q: str) -> str:
+            """look up"""
+            return answer + q
+
+        return lookup
+
+    @tool("lookup")
+    def other(q: str) -> str:
+        """look up, differently"""
+        return "other " + q
+
+    assert tool_identity(make("a")) == tool_identity(make("b"))  # the same code, two instances
+    assert tool_identity(make("a")) != tool_identity(other)  # same name, other code
+    assert tool_identity(None) == "(not registered with the ToolNode)"
+
+
+def test_plain_fields_keep_data_and_leave_out_secrets_and_clients() -> None:
+    from pydantic import BaseModel, SecretStr
+
+    class Model(BaseModel):
+        model_name: str = "m-1"
+        top_k: int = 3
+        stops: list[str] = ["x"]
+        api_key: SecretStr = SecretStr("sk-field-secret-1234")
+        client: object = object()
+
+    assert plain_fields(Model(), frozenset({"top_k"})) == '{"model_name": "m-1", "stops": ["x"]}'
 
 
 # -- the tape ------------------------------------------------------------------------------------
