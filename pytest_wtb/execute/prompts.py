@@ -178,9 +178,12 @@ def message_chunk(message: Any) -> Any:
         return message
     chunks = [tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c.get("id"), index=i)
               for i, c in enumerate(message.tool_calls)]
+    # a cache hit's usage_metadata={"total_cost": 0} is LangChain's marker, not usage: a chunk refuses it
+    usage = message.usage_metadata
+    complete = usage is not None and all(k in usage for k in ("input_tokens", "output_tokens", "total_tokens"))
     return AIMessageChunk(
         content=message.content, additional_kwargs=message.additional_kwargs,
-        response_metadata=message.response_metadata, id=message.id, usage_metadata=message.usage_metadata,
+        response_metadata=message.response_metadata, id=message.id, usage_metadata=usage if complete else None,
         tool_call_chunks=chunks, chunk_position="last",
     )
 

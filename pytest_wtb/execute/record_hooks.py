@@ -46,9 +46,15 @@ def install() -> None:
         if _installed:
             return
         from langchain_core.globals import get_llm_cache, set_llm_cache
+        from langchain_core.language_models import BaseChatModel
 
-        set_llm_cache(_recording_cache_class()(get_llm_cache()))
-        _wrap_streams()
+        # the hooks outlive this module: a process that imports it again (pytester's in-process runs
+        # drop modules between runs) must not hook twice, or keys would change between runs
+        if not getattr(get_llm_cache(), _HOOKED, False):
+            set_llm_cache(_recording_cache_class()(get_llm_cache()))
+        if not getattr(BaseChatModel, _HOOKED, False):
+            _wrap_streams()
+            BaseChatModel._wtb_record_hooks = True  # type: ignore[attr-defined]
         _installed = True
 
 
@@ -77,6 +83,8 @@ def _recording_cache_class() -> type:
 
     class RecordingCache(BaseCache):
         """Replays and records under an execution's tape; elsewhere it is the cache that was set before."""
+
+        _wtb_record_hooks = True
 
         def __init__(self, fallback: BaseCache | None) -> None:
             self.fallback = fallback

@@ -18,13 +18,17 @@ from functools import lru_cache
 from typing import Any, Final
 
 MASK: Final = "***"
-_SECRET_NAME = re.compile(r"(api[_-]?key|secret|token|passw(or)?d|authori[sz]ation|auth|cookie|credential|bearer)",
-                          re.IGNORECASE)
-# 'name': 'value' / "name": "value" / name='value' / 'name': SecretStr('...') inside reprs and text
-_NAMED_VALUE = re.compile(
-    r"""(?P<name>['"]?[\w-]*(?:api[_-]?key|secret|token|passw(?:or)?d|authori[sz]ation|auth|cookie|credential)"""
-    r"""[\w-]*['"]?\s*[:=]\s*)(?P<value>SecretStr\('[^']*'\)|'[^']*'|"[^"]*"|[^\s,)}\]]+)""",
+# a whole name (a prefix allowed: openai_api_key, x-api-key, aws_secret_access_key), so that max_tokens,
+# author or token_count stay visible: masking them would make calls that differ by them share a recording
+_SECRET_NAME = re.compile(
+    r"(?:[\w-]*[_-])?(?:api[_-]?key|apikey|secret|secret[_-]?key|client[_-]?secret|access[_-]?key|private[_-]?key"
+    r"|passw(?:or)?d|pwd|authorization|auth|token|access[_-]?token|refresh[_-]?token|id[_-]?token|session[_-]?token"
+    r"|auth[_-]?token|bearer|cookie|set[_-]cookie|credentials?)",
     re.IGNORECASE,
+)
+# name: value / 'name': 'value' / name='value' / 'name': SecretStr('...') inside reprs and text
+_NAMED_VALUE = re.compile(
+    r"""(?P<name>['"]?(?P<bare>[\w-]+)['"]?\s*[:=]\s*)(?P<value>SecretStr\('[^']*'\)|'[^']*'|"[^"]*"|[^\s,)}\]]+)"""
 )
 _SHAPED = re.compile(
     r"(Bearer\s+[A-Za-z0-9._~+/=-]{6,}|\bsk-[A-Za-z0-9_-]{8,}|\bxox[abp]-[A-Za-z0-9-]{8,}|\bAKIA[0-9A-Z]{12,}"
@@ -34,11 +38,17 @@ _ENV_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re
 _MIN_ENV_SECRET = 6  # shorter values ("1", "true") would mask ordinary text
 
 
-def scrub(text: str) -> str:
-    """``text`` with every secret this module recognises replaced by ``***``."""
+def is_secret_name(name: str) -> bool:
+    return _SECRET_NAME.fullmatch(name) is not None
+
+
+def scrub(text: str, named: bool = True) -> str:
+    """``text`` with every secret this module recognises replaced by ``***``; ``named=False`` leaves
+    ``name: value`` pairs to the caller (JSON, masked key by key by scrub_json)."""
     if not text:
         return text
-    text = _NAMED_VALUE.sub(lambda m: m.group("name") + _quoted(m.group("value")), text)
+    if named:
+        text = _NAMED_VALUE.sub(_mask_named, text)
     text = _SHAPED.sub(MASK, text)
     for value in _env_secrets():
         if value in text:
@@ -49,7 +59,7 @@ def scrub(text: str) -> str:
 def scrub_json(value: Any) -> Any:
     """A JSON value with values under secret-looking keys masked, recursively."""
     if isinstance(value, dict):
-        return {k: MASK if isinstance(k, str) and _SECRET_NAME.search(k) and v not in (None, "")
+        return {k: MASK if isinstance(k, str) and is_secret_name(k) and v not in (None, "")
                 and not _is_secret_ref(v) else scrub_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub_json(v) for v in value]
@@ -66,10 +76,18 @@ def _identity(llm_string: str, _env: tuple[str, ...]) -> str:
     head, sep, params = llm_string.partition("---")
     if sep:  # a serializable model: its dumpd() as JSON, then its call's parameters
         try:
-            head = json.dumps(scrub_json(json.loads(head)), sort_keys=True)
+            head = scrub(json.dumps(scrub_json(json.loads(head)), sort_keys=True), named=False)
         except ValueError:
-            pass
-    return scrub(head + sep + params)
+            head = scrub(head)
+        return head + sep + scrub(params)
+    return scrub(llm_string)
+
+
+def _mask_named(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if not is_secret_name(match.group("bare")) or value in ("None", "null", "''", '""'):
+        return match.group(0)
+    return match.group("name") + _quoted(value)
 
 
 def _quoted(value: str) -> str:

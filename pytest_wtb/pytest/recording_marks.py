@@ -28,8 +28,9 @@ def modes_and_files(
     for item, param in items:
         mode, file = _marked(item)
         chosen = record_mode(cli) if cli else (mode or ini_mode or "off")
-        # a file to replay from must be there; one about to be recorded and exported need not be yet
-        if file is not None and (file.exists() or chosen == "none"):
+        # the file a marked test replays from must be there; under a mode from the command line (recording
+        # and checking locally before an export) it need not be yet
+        if file is not None and (file.exists() or (chosen == "none" and not cli)):
             files.setdefault(file, None)
         for request in param.requests():
             modes.setdefault(request.key, chosen)

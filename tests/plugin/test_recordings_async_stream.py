@@ -245,9 +245,6 @@ def test_async_tools_streaming_models_and_llms_replay_with_no_live_call(pytester
     assert "  uncached  " not in second.stdout.str().split("model and tool calls (--wtb-record):")[1]
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: a replayed message carries LangChain's cache-hit "
-                   "usage_metadata={'total_cost': 0}, which prompts.message_chunk() copies into AIMessageChunk: "
-                   "ValidationError (usage_metadata.input_tokens missing) on every replayed stream()/astream()")
 def test_stream_and_astream_replay_the_recorded_text(pytester: pytest.Pytester) -> None:
     recorded, replayed, _, live, _ = record_then_replay(pytester, "sync_stream", "async_stream")
     assert live == []

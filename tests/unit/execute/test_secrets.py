@@ -118,9 +118,6 @@ def test_identity_masks_a_secret_field_next_to_a_secret_reference() -> None:
     assert "OPENAI_API_KEY" in ident  # the variable's name is no secret
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: scrub() after scrub_json() reads the secret reference "
-                   "'\"api_key\": {...' as a named value and masks its first token: the identity is no longer "
-                   "JSON and model_label() says '?' for every model with a declared secret field (ChatOpenAI)")
 def test_identity_keeps_langchains_secret_references_as_json() -> None:
     from pytest_wtb.execute.prompts import model_label
 
@@ -157,14 +154,10 @@ def test_identity_differs_when_an_ordinary_param_changes() -> None:
         serializable({"model": "m"}, "[('stop', None), ('tools', ['b'])]"))
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: 'max_tokens' matches the secret name 'token' and is masked, "
-                   "so recordings made with max_tokens=100 replay for max_tokens=4000")
 def test_identity_differs_when_max_tokens_changes() -> None:
     assert identity(serializable({"model": "m", "max_tokens": 100})) != identity(
         serializable({"model": "m", "max_tokens": 4000}))
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: 'author' matches the secret name 'auth' and is masked, so "
-                   "tool calls lookup(author='Jane') and lookup(author='Mark') share one recording")
 def test_scrub_keeps_values_under_names_that_only_contain_a_secret_word() -> None:
     assert scrub('lookup({"author": "Jane Austen"})') == 'lookup({"author": "Jane Austen"})'
