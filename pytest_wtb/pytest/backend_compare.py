@@ -17,6 +17,7 @@ from pytest_wtb.declare.parity import ParitySpec
 from pytest_wtb.errors import WtbError
 from pytest_wtb.execute.backends.base import Backend, BackendContext
 from pytest_wtb.execute.batch import Batch
+from pytest_wtb.execute.tape import register_snapshot, snapshot_for
 from pytest_wtb.model import ExecutionResult
 from pytest_wtb.plan.executions import Plan
 from pytest_wtb.pytest.trajectories import TrajectoryUnreadable, divergence
@@ -96,6 +97,9 @@ class BackendComparison:
                 for s in plan.specs
             )
         )
+        recordings = snapshot_for(run_id)
+        if recordings is not None:  # the second leg replays what the first does: the store as the run began
+            register_snapshot(other_run, recordings)
         ctx = BackendContext(other_run, context.store_url, context.checkpointers, context.timeout_s, context.retries)
         self.batch = Batch(twin, self.backend, ctx, store.results, owner, code_hashes=code_hashes)
         self.batch.start()
