@@ -17,11 +17,16 @@ GATE_ATTR: Final = "_wtb_gate"
 MAX_REPEATS: Final = 10_000
 
 
+UNTIL_DECIDED: Final = "decided"
+DEFAULT_ROUND: Final = 5  # repetitions per round of an adaptive repeat without a k
+
+
 @dataclass(frozen=True)
 class RepeatSpec:
-    k: int
+    k: int  # the repetitions; for an adaptive repeat the most it runs (max=)
     min_pass_rate: float = 1.0
     error: str | None = None
+    round: int = 0  # adaptive (until="decided"): repetitions per round; 0: all k at once
 
 
 @dataclass(frozen=True)
@@ -43,22 +48,46 @@ def repeat_problem(k: object) -> str | None:
     return None
 
 
-def repeat(k: int, *, min_pass_rate: float = 1.0) -> Callable[[F], F]:
+def repeat(k: int | None = None, *, min_pass_rate: float = 1.0, max: int | None = None,
+           until: str | None = None) -> Callable[[F], F]:
     """Execute each (variant, case) ``k`` times under distinct thread_ids; the item runs its body once per
     repetition and passes when at least ``min_pass_rate`` of them pass (1.0 is pass^k; pass@k is
-    ``min_pass_rate=1/k``)."""
-    problem = repeat_problem(k)
+    ``min_pass_rate=1/k``). With ``@wtb.gate``, ``max=K, until="decided"`` repeats in rounds of ``k``
+    (default 5) and stops once the gate's verdict is clear of its margin, at most ``K`` repetitions."""
+    problem = _adaptive_problem(k, max, until) if (max is not None or until is not None) else repeat_problem(k)
     rate = _number(min_pass_rate)
     if problem is None and (rate is None or not 0.0 <= rate <= 1.0):
         problem = f"min_pass_rate= takes a number from 0 to 1, got {min_pass_rate!r}"
-    spec = RepeatSpec(k if problem is None else 1, rate if rate is not None else 1.0,
-                      f"@wtb.repeat {problem}" if problem else None)
+    adaptive = problem is None and until is not None
+    total = (max if adaptive else k) if problem is None else 1
+    spec = RepeatSpec(int(total or 1), rate if rate is not None else 1.0,
+                      f"@wtb.repeat {problem}" if problem else None,
+                      round=min(k or DEFAULT_ROUND, int(total or 1)) if adaptive else 0)
 
     def mark(test: F) -> F:
         setattr(test, REPEAT_ATTR, spec)
         return test
 
     return mark
+
+
+def _adaptive_problem(k: object, most: object, until: object) -> str | None:
+    if until is None:
+        return "max= is for adaptive repeats: add until='decided' (or give k for a fixed number of repetitions)"
+    if until != UNTIL_DECIDED:
+        return f"until= takes {UNTIL_DECIDED!r} (stop once the gate decides), got {until!r}"
+    if most is None:
+        return "until='decided' needs max= (the most repetitions it may run), e.g. repeat(max=20, until='decided')"
+    problem = repeat_problem(most)
+    if problem is not None:
+        return "max= " + problem
+    if k is not None:
+        problem = repeat_problem(k)
+        if problem is not None:
+            return "(repetitions per round) " + problem
+        if k > most:  # type: ignore[operator]
+            return f"runs rounds of {k} repetitions, more than max={most}"
+    return None
 
 
 def gate(*, margin: float = 0.0, alpha: float = 0.05) -> Callable[[F], F]:

@@ -84,8 +84,11 @@ class Batch:
         self._ready: queue.SimpleQueue[ExecutionSpec] = queue.SimpleQueue()
         self._gate = ForkGate(plan.specs, backend.capacity, context.share_prefix_min_s)
         self.unshared = self._gate.unshared  # fork key -> why it ran from scratch instead
+        self._held = set(plan.held)  # run only once released (an adaptive gate's later rounds)
+        self._to_dispatch = len(plan.specs) - len(self._held)
         for spec in self._gate.ready:
-            self._ready.put(spec)
+            if spec.key not in self._held:
+                self._ready.put(spec)
 
     def start(self) -> None:
         """Start the backend (may raise: the caller turns that into a usage error) and dispatch."""
@@ -137,11 +140,24 @@ class Batch:
                 self._resolve(spec, not_run(spec, f"pytest-wtb's dispatcher failed: {exc!r}"))
             raise
 
+    def release(self, keys: list[str]) -> None:
+        """Dispatch held executions; a key not held (already released, or never held) is left alone."""
+        with self._lock:
+            released = [k for k in keys if k in self._held]
+            self._held.difference_update(released)
+            self._to_dispatch += len(released)
+        for key in released:
+            self._ready.put(self.specs[key])
+
+    def _more_to_dispatch(self) -> bool:  # while executions are held, one may be released at any time
+        with self._lock:
+            return self._to_dispatch > 0 or bool(self._held)
+
     def _dispatch_all(self) -> None:
-        remaining = len(self.plan.specs)
-        while remaining:
+        while self._more_to_dispatch():
             chunk = self._next_chunk()
-            remaining -= len(chunk)
+            with self._lock:
+                self._to_dispatch -= len(chunk)
             stopping, to_run = self._stopping.is_set(), []
             for spec in chunk:
                 if stopping or spec.key in self._gate.skipped:
@@ -165,8 +181,7 @@ class Batch:
                     continue
                 self._submit(spec, slotted=True, store_error=store_error)
 
-    def _next_chunk(self) -> list[ExecutionSpec]:
-        """What is ready now, at least one spec (waits for it), at most one claim transaction's worth."""
+    def _next_chunk(self) -> list[ExecutionSpec]:  # ready now: at least one (waits), at most one claim's worth
         chunk = [self._ready.get()]
         while len(chunk) < self._claim_chunk:
             try:
@@ -266,6 +281,7 @@ class Batch:
 
     def wait(self, key: str) -> ExecutionResult:
         """Block until the execution ``key`` has a result (ours, or another worker's via the store)."""
+        self.release([key])  # waiting for a held execution asks for it
         result = self._futures[key].result()
         if result is None:
             result = self._wait_remote(self.specs[key])

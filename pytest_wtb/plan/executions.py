@@ -70,6 +70,8 @@ def thread_id_for(run_id: str, variant_name: str, case_id: str, key: str) -> str
 @dataclass(frozen=True)
 class Plan:
     specs: tuple[ExecutionSpec, ...]
+    # keys planned but run only when asked for (later rounds of an adaptive gate): Batch.release
+    held: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -81,6 +83,7 @@ def make_plan(
     timeout_s: float | None = None,
     shapes: dict[int, Shape | None] | None = None,
     record: str | Mapping[str, str] = "off",
+    hold: frozenset[str] = frozenset(),
 ) -> Plan:
     """Deduplicate requests, keeping the order of first need so early items finish early.
 
@@ -88,7 +91,7 @@ def make_plan(
     prefix get one shared execution, interrupted before their first differing node, and each
     variant's execution forks from it. ``record`` is the --wtb-record mode, for all or per execution key;
     an execution that records shares no prefix: a fork would count a call its prefix made as made
-    elsewhere, and replay the wrong one.
+    elsewhere, and replay the wrong one. ``hold``: keys that run only when released (they share no prefix).
     """
     specs: dict[str, ExecutionSpec] = {}
     for req in requests:
@@ -113,15 +116,17 @@ def make_plan(
         )
     ordered = list(specs.values())
     if shapes is not None:
-        ordered = _share_prefixes(run_id, ordered, shapes)
-    return Plan(tuple(ordered))
+        ordered = _share_prefixes(run_id, ordered, shapes, hold)
+    return Plan(tuple(ordered), hold & specs.keys())
 
 
-def _share_prefixes(run_id: str, specs: list[ExecutionSpec], shapes: dict[int, Shape | None]) -> list[ExecutionSpec]:
+def _share_prefixes(run_id: str, specs: list[ExecutionSpec], shapes: dict[int, Shape | None],
+                    hold: frozenset[str] = frozenset()) -> list[ExecutionSpec]:
     position = {spec.key: i for i, spec in enumerate(specs)}
     by_case: dict[tuple[str, str, str], list[ExecutionSpec]] = {}
     for spec in specs:
-        if spec.resume or spec.record != "off":  # a scripted conversation is not split; nor a recorded one
+        # a scripted conversation is not split, nor a recorded one; a held one may never run
+        if spec.resume or spec.record != "off" or spec.key in hold:
             continue
         # repetitions are independent samples: a stochastic shared node must run in each of them
         identity = canonical_input(spec.input) + run_settings_identity(spec.context, spec.config, ()) + (

@@ -174,7 +174,7 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck, repeat_override
     repeated = repetitions(metafunc.function, case_set, parity_spec, baseline, repeat_override)
     if isinstance(repeated, str):
         raise _fail(test, repeated)
-    k, min_pass_rate, gate = repeated
+    k, min_pass_rate, gate, adaptive_round = repeated
     params: list[Any] = []
     if case_set.strategy is not None:  # one Hypothesis search per variant
         from pytest_wtb.pytest.properties import property_params
@@ -202,7 +202,8 @@ def parametrize(metafunc: pytest.Metafunc, checks: VariantCheck, repeat_override
         unstable = [why for why in problems.values() if why]
         if unstable:
             raise _fail(test, f"@wtb.gate needs every case to have a stable identity: {unstable[0]}")
-        params = gate_params(module.__name__, variants, baseline, case_set.cases, k, gate, gate_against)
+        params = gate_params(module.__name__, variants, baseline, case_set.cases, k, gate, gate_against,
+                             adaptive_round)
     metafunc.parametrize(FIXTURE, params, indirect=True)
 
 

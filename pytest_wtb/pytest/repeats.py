@@ -16,7 +16,7 @@ from pytest_wtb.pytest.outcomes import mark_complete
 from pytest_wtb.pytest.run_view import WtbRun, as_run
 from pytest_wtb.report.failures import execution_failure_text
 from pytest_wtb.report.gates import Failed, Scored, gate_text, repeat_text, score_problem
-from pytest_wtb.verdict.stats import WORSE, mean_interval, paired_gate, pass_rate
+from pytest_wtb.verdict.stats import UNDECIDED, WORSE, mean_interval, paired_gate, pass_rate
 
 if TYPE_CHECKING:
     from pytest_wtb.pytest.session import WtbSession
@@ -50,65 +50,97 @@ def run_repeated(item: pytest.Function, param: ItemParam, wtb: WtbSession) -> No
 
 
 def run_gate(item: pytest.Function, param: GateParam, wtb: WtbSession) -> None:
-    """Score both sides of every (case, repetition) pair and judge the variant against the baseline."""
+    """Score both sides of every (case, repetition) pair and judge the variant against the baseline. An
+    adaptive gate scores round by round, asks for the next round only while undecided, and splits alpha
+    over its looks (Bonferroni), so stopping early keeps the chance of a wrong "worse" within alpha."""
     __tracebackhide__ = True
-    scored: list[Scored] = []
-    problems: list[str] = []
-    excluded: list[str] = []
     against = wtb.history.against if wtb.history is not None and param.against_stored else None
     if param.against_stored and against is None:
         pytest.skip("gate: --wtb-against names no stored run to compare with yet (see the summary)")
     base_label = param.baseline.name if against is None else f"run {against.run.run_id}"
-    for base_req, own_req in param.pairs:
-        own = _run_of(wtb, own_req)
-        wtb.records.note_execution(own.result, param.scope, own.variant == param.baseline.name, None)
-        if against is None:
-            base = _run_of(wtb, base_req)
-            wtb.records.note_execution(base.result, param.scope, True, None)
-        else:  # the same execution as the stored run made it; its result is not this run's to note
-            stored = stored_result(against, param.scope, own_req.key, own.result)
-            if stored is None:
-                excluded.append(f"{own_req.case.id} r{own_req.repetition}: not in {base_label}")
-                continue
-            base = as_run(stored, own_req.case.input, None, own.context, own.config, own_req.repetition)
-        runs = [base, own]
-        broken = [r for r in runs if not r.result.ok]
-        if broken:  # no score for an execution that did not finish: the gate would judge the rest only
-            problems += [execution_failure_text(r.result, wtb.store_display) for r in broken]
-            continue
-        scores = []
-        for run in runs:
-            try:
-                value = _call(item, run)
-            except Exception as exc:
-                excluded.append(f"{run.variant} on {run.case_id} r{base_req.repetition} ({run.thread_id}): "
-                                f"{type(exc).__name__}: {exc}")
-                break
-            problem = score_problem(value)
-            if problem:
-                raise mark_complete(WtbError(f"gate: {item.name} returned {problem} for variant '{run.variant}' "
-                                             f"on case '{run.case_id}': return a bool or a number (higher is "
-                                             "better)"))
-            scores.append(float(value))
-        if len(scores) == 2:
-            scored.append(Scored(base_req.case.id, base_req.repetition, scores[0], scores[1], runs[0].thread_id,
-                                 runs[1].thread_id))
-    if problems:
+    looks = math.ceil(param.repeats / param.round) if param.round else 1
+    alpha = param.spec.alpha / looks
+    tally = _Tally()
+    done = 0
+    while True:
+        upto = min(param.repeats, done + param.round) if param.round else param.repeats
+        wtb.release([r.key for r in param.requests() if done <= r.repetition < upto])
+        for base_req, own_req in param.pairs:
+            if done <= base_req.repetition < upto:
+                _score_pair(item, param, wtb, against, base_label, base_req, own_req, tally)
+        done = upto
+        if tally.problems or done >= param.repeats:
+            break
+        if tally.scored and paired_gate(*tally.sides(), param.spec.margin, alpha).decision != UNDECIDED:
+            break
+    if tally.problems:
         raise mark_complete(AssertionError("gate: cannot judge, executions did not succeed:\n\n"
-                                           + "\n\n".join(problems)))
-    if not scored:
+                                           + "\n\n".join(tally.problems)))
+    if not tally.scored:
         raise mark_complete(AssertionError(f"gate: no (case, repetition) pair of variant '{param.variant.name}' "
-                                           "could be scored: " + "; ".join(excluded)))
-    verdict = paired_gate([s.base for s in scored], [s.other for s in scored], param.spec.margin, param.spec.alpha)
-    text = gate_text(param.variant.name, base_label, verdict, scored, excluded, wtb.store_display)
-    row = _gate_row(param, verdict, len(excluded))
-    for side, values in (("base", [s.base for s in scored]), ("", [s.other for s in scored])):
+                                           "could be scored: " + "; ".join(tally.excluded)))
+    verdict = paired_gate(*tally.sides(), param.spec.margin, alpha)
+    text = gate_text(param.variant.name, base_label, verdict, tally.scored, tally.excluded, wtb.store_display)
+    row = _gate_row(param, verdict, len(tally.excluded))
+    if param.round:
+        sides = 1 if against is not None else 2
+        row.update(repetitions=done, max_repetitions=param.repeats, looks=looks, declared_alpha=param.spec.alpha,
+                   saved_executions=(param.repeats - done) * len(param.cases) * sides)
+        text += (f"\n  adaptive: {done} of at most {param.repeats} repetitions ({looks} looks at alpha "
+                 f"{param.spec.alpha:g}/{looks} each)")
+    for side, values in (("base", tally.sides()[0]), ("", tally.sides()[1])):
         _, low, high = mean_interval(values)
         row[f"{side}_mean_ci" if side else "mean_ci"] = [low, high]
     wtb.records.note_gate(item.nodeid, row)
     item.user_properties += [("wtb_gate", verdict.decision), ("wtb_gate_p", f"{verdict.p_value:.6g}")]
     if verdict.decision == WORSE:
         raise mark_complete(AssertionError(text))
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.scored: list[Scored] = []
+        self.problems: list[str] = []
+        self.excluded: list[str] = []
+
+    def sides(self) -> tuple[list[float], list[float]]:
+        return [s.base for s in self.scored], [s.other for s in self.scored]
+
+
+def _score_pair(item: pytest.Function, param: GateParam, wtb: WtbSession, against: Any, base_label: str,
+                base_req: Any, own_req: Any, tally: _Tally) -> None:
+    __tracebackhide__ = True
+    own = _run_of(wtb, own_req)
+    wtb.records.note_execution(own.result, param.scope, own.variant == param.baseline.name, None)
+    if against is None:
+        base = _run_of(wtb, base_req)
+        wtb.records.note_execution(base.result, param.scope, True, None)
+    else:  # the same execution as the stored run made it; its result is not this run's to note
+        stored = stored_result(against, param.scope, own_req.key, own.result)
+        if stored is None:
+            tally.excluded.append(f"{own_req.case.id} r{own_req.repetition}: not in {base_label}")
+            return
+        base = as_run(stored, own_req.case.input, None, own.context, own.config, own_req.repetition)
+    runs = [base, own]
+    broken = [r for r in runs if not r.result.ok]
+    if broken:  # no score for an execution that did not finish: the gate would judge the rest only
+        tally.problems += [execution_failure_text(r.result, wtb.store_display) for r in broken]
+        return
+    scores = []
+    for run in runs:
+        try:
+            value = _call(item, run)
+        except Exception as exc:
+            tally.excluded.append(f"{run.variant} on {run.case_id} r{base_req.repetition} ({run.thread_id}): "
+                                  f"{type(exc).__name__}: {exc}")
+            return
+        problem = score_problem(value)
+        if problem:
+            raise mark_complete(WtbError(f"gate: {item.name} returned {problem} for variant '{run.variant}' "
+                                         f"on case '{run.case_id}': return a bool or a number (higher is better)"))
+        scores.append(float(value))
+    tally.scored.append(Scored(base_req.case.id, base_req.repetition, scores[0], scores[1], runs[0].thread_id,
+                               runs[1].thread_id))
 
 
 def _run_of(wtb: WtbSession, req: Any) -> WtbRun:

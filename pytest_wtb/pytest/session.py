@@ -20,7 +20,7 @@ from pytest_wtb.plan.executions import make_plan
 from pytest_wtb.plan.fingerprint import Fingerprints
 from pytest_wtb.plan.prefix import Shape
 from pytest_wtb.pytest.backend_compare import BackendComparison
-from pytest_wtb.pytest.gates import GateParam, gate_param
+from pytest_wtb.pytest.gates import GateParam, gate_param, held_keys
 from pytest_wtb.pytest.item_check import check_item
 from pytest_wtb.pytest.items import ItemParam, VariantCheck, item_param
 from pytest_wtb.pytest.recording_marks import modes_and_files
@@ -88,6 +88,7 @@ class WtbSession:
             self.settings.timeout_s,
             shapes=self.shapes if self.settings.share_prefix else None,
             record=record_modes,
+            hold=held_keys(p for _, p in pairs),
         )
         assert self.settings.store is not None
         if self.backend.name == "threads":
@@ -164,6 +165,11 @@ class WtbSession:
             return self.batch.wait(request_key_)
         with self.progress.waiting():
             return self.batch.wait(request_key_)
+
+    def release(self, keys: list[str]) -> None:
+        """Run held executions (an adaptive gate's next round)."""
+        if self.batch is not None:
+            self.batch.release(keys)
 
     def run_for(self, param: ItemParam) -> WtbRun:
         if param.input_error is not None:  # nothing ran for it: check() fails the item with why

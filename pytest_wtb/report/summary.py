@@ -108,6 +108,9 @@ def _gate_lines(records: RunRecords) -> list[Line]:
         level = 1 - 2 * g["alpha"]
         markup = {"red": True} if g["decision"] == "worse" else {"yellow": True} if g["decision"] == "undecided" else {}
         more = f"; about {g['more_pairs']} pairs would decide" if g.get("more_pairs") else ""
+        if g.get("max_repetitions"):
+            more += (f"; adaptive: {g['repetitions']} of {g['max_repetitions']} repetitions, "
+                     f"{g['saved_executions']} executions saved")
         lines.append([(f"  {g['nodeid']}: ", {}), (g["decision"], markup),
                       (f"  {g['variant']} {mean(g['mean'], g.get('mean_ci'))} vs {g['baseline']} "
                        f"{mean(g['base_mean'], g.get('base_mean_ci'))}, diff {g['diff']:+.3g} ({level:.0%} CI "
