@@ -86,7 +86,13 @@ def test_a_clear_verdict_stops_after_the_first_round_and_says_what_it_saved(pyte
     assert "adaptive: 5 of at most 20 repetitions (4 looks at alpha 0.05/4 each)" in out
     assert "gate: variant 'worse' is worse than baseline 'good' by more than margin=0.2" in out
     assert "(97.5% CI" in out or "98% CI" in out  # the interval of one look at alpha/4 = 0.0125 per side
-    gates = {g["variant"]: g for g in json.loads((pytester.path / "r.json").read_text())["gates"]}
+    import jsonschema
+    from importlib import resources
+
+    report = json.loads((pytester.path / "r.json").read_text())
+    schema = json.loads(resources.files("pytest_wtb.report").joinpath("assets/report.schema.json").read_text())
+    jsonschema.validate(report, schema)
+    gates = {g["variant"]: g for g in report["gates"]}
     assert gates["worse"]["repetitions"] == 5 and gates["worse"]["max_repetitions"] == 20
     assert gates["worse"]["saved_executions"] == 240 and gates["worse"]["looks"] == 4
     assert gates["worse"]["alpha"] == pytest.approx(0.0125) and gates["worse"]["declared_alpha"] == 0.05
