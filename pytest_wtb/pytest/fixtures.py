@@ -48,6 +48,11 @@ def item_run(request: pytest.FixtureRequest) -> WtbRun | PropertySearch | GatePa
         ("wtb_backend", run.backend),
         ("wtb_duration_s", f"{run.duration_s:.6f}"),
     ]
+    calls = run.result.extra.get("calls") or ()
+    if calls:  # --wtb-record: how its model and tool calls went, for JUnit XML readers
+        statuses = [c.get("status") for c in calls]
+        request.node.user_properties += [(f"wtb_calls_{s}", str(statuses.count(s)))
+                                         for s in ("replayed", "recorded", "live", "missing")]
     return run
 
 

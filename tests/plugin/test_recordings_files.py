@@ -5,9 +5,11 @@ tool or a changed field of a hand-written model (either would otherwise replay s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -115,10 +117,9 @@ def _project(pytester: pytest.Pytester, mark: str = "") -> Path:
 
 
 def _run(pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    for key, value in (env or {}).items():
-        pytester._monkeypatch.setenv(key, value)  # noqa: SLF001 (pytester's own monkeypatch is undone after the test)
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
-                          cwd=pytester.path, capture_output=True, text=True, timeout=300)
+                          cwd=pytester.path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
 
 
 def _cli(pytester: pytest.Pytester, *args: str) -> subprocess.CompletedProcess[str]:
@@ -150,10 +151,12 @@ def test_an_exported_file_replays_in_a_fresh_store_through_the_marker(pytester: 
 
     (path / ".wtb").rename(path / "old-store")  # a fresh clone: no store, only the committed file
     _project(pytester, mark='pytestmark = pytest.mark.wtb_record("none", file="recordings/agent.json")')
-    replayed = _run(pytester)
+    replayed = _run(pytester, "--junitxml=junit.xml")
     assert replayed.returncode == 0, replayed.stdout
     assert _live(path) == []
     assert "model and tool calls (--wtb-record):" in replayed.stdout
+    props = {p.get("name"): p.get("value") for p in ElementTree.parse(path / "junit.xml").iter("property")}
+    assert props["wtb_calls_replayed"] == "3" and props["wtb_calls_missing"] == "0"
     assert [line.split() for line in replayed.stdout.splitlines() if line.startswith("  base ")] == [
         ["base", "3", "0", "0", "0"]]
 
