@@ -24,6 +24,7 @@ from benchmarks.common.table import Row, table
 FAMILIES = {"threads": "threads", "ray": "ray_backend", "postgres": "postgres", "prefix": "prefix",
             "verdicts": "verdicts"}
 FAMILIES["async"] = "async_llm"  # issue 10: async graphs and --wtb-concurrency
+FAMILIES["recordings"] = "recordings"  # --wtb-record: replayed model calls vs live
 
 
 def main(argv: list[str] | None = None) -> int:
