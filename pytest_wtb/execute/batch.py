@@ -1,16 +1,10 @@
 """One run's batch: dispatch specs to a backend, record results, let items wait for their own.
 
-Each execution is claimed in the store before it is submitted. In a plain run every claim
-succeeds; under pytest-xdist all workers plan the same executions and race for the claims, so
-each execution runs once per run, on whichever worker got it, and the others read its result row.
-
-Store writes are grouped: the dispatcher claims what is ready in one transaction, and one recorder
-thread (recorder.py) writes every result that finished meanwhile in one transaction. A result
-reaches its items only after it is committed, so what an item reports is what the store holds.
-
-Several pytest commands may write into one run (CI shards, a rerun under the same run id): with
-``code_hashes`` a stored result from other code, or one that never finished, is run again
-(store/claims.py); what ran elsewhere is noted in ``reused``, what is run again in ``replaced``.
+Each execution is claimed in the store before it is submitted: under pytest-xdist all workers plan
+the same executions and race for the claims, so each runs once, and the others read its result row.
+Store writes are grouped (one claim transaction per chunk, one recorder thread: recorder.py); a
+result reaches its items only once committed. Commands that share a run id (CI shards, reruns) pass
+``code_hashes``: a stored result from other code, or unfinished, is run again (store/claims.py).
 """
 
 from __future__ import annotations
@@ -18,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
@@ -53,9 +48,8 @@ class Batch:
         shared: bool = False,
         code_hashes: Mapping[str, str] | None = None,
     ) -> None:
-        """``shared``: other processes (xdist workers) claim from the same plan; claim only what
-        can start soon, so no worker hoards executions the others could run. ``code_hashes``
-        (plan/fingerprint.py): a result stored in this run from other code is run again, not reused."""
+        """``shared``: other processes (xdist workers) claim from the same plan; claim only what can
+        start soon, so no worker hoards executions the others could run."""
         self.plan = plan
         self.backend = backend
         self.context = context
@@ -100,7 +94,13 @@ class Batch:
         self._recorder.start()
         threading.Thread(target=self._dispatch, name="wtb-dispatch", daemon=True).start()
 
-    def stop(self, why: str = "the run ended before this execution finished") -> None:
+    def stop(self, why: str = "the run ended before this execution finished", drain_s: float = 0.0) -> None:
+        """``drain_s``: first stop starting executions and give those in flight that long to finish (an
+        xdist worker that is done may hold one another worker waits for: cancelled, it would be lost)."""
+        self._stopping.set()
+        deadline = time.monotonic() + drain_s
+        while time.monotonic() < deadline and self._inflight:  # a set's truth is read whole under the GIL
+            time.sleep(REMOTE_POLL_S)
         with self._lock:
             self._stopping.set()
             never_started, self._unsubmitted = self._unsubmitted, set()

@@ -85,13 +85,13 @@ def is_chat_prompt(prompt: str) -> bool:
 _CALL_METADATA: Final = ("usage_metadata", "response_metadata", "id")
 
 
-def key_input(prompt: str, kind: str) -> str:
+def key_input(prompt: str, kind: str, env: tuple[str, ...] | None = None) -> str:
     """The part of LangChain's serialized prompt a model's answer depends on, secrets masked."""
     if kind == "chat":
         try:
             messages = json.loads(prompt)
         except ValueError:
-            return scrub(prompt)
+            return scrub(prompt, env=env)
         if isinstance(messages, list):
             for message in messages:
                 kwargs = message.get("kwargs") if isinstance(message, dict) else None
@@ -99,9 +99,10 @@ def key_input(prompt: str, kind: str) -> str:
                     for name in _CALL_METADATA:
                         kwargs.pop(name, None)
             prompt = json.dumps(messages, sort_keys=True)
-    return scrub(prompt)
+    return scrub(prompt, env=env)
 
 
+@lru_cache(maxsize=1024)
 def model_label(identity: str) -> str:
     """'ChatOpenAI(gpt-4o)' from a model identity, as well as the identity allows."""
     head, sep, _ = identity.partition("---")
@@ -119,18 +120,18 @@ def model_label(identity: str) -> str:
     return f"{label}({model.group(1)})" if model else label
 
 
-def render(prompt: str, kind: str) -> str:
+def render(prompt: str, kind: str, env: tuple[str, ...] | None = None) -> str:
     """One line per message (role: content, tool calls), secrets masked: what a miss diff shows."""
     if kind != "chat":
-        return scrub(prompt)
+        return scrub(prompt, env=env)
     try:
         messages = json.loads(prompt)
     except ValueError:
-        return scrub(prompt)
+        return scrub(prompt, env=env)
     lines = []
     for message in messages if isinstance(messages, list) else [messages]:
         lines.append(_line(message))
-    return scrub("\n".join(lines))
+    return scrub("\n".join(lines), env=env)
 
 
 def _line(message: Any) -> str:

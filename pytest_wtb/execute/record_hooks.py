@@ -94,9 +94,10 @@ def _recording_cache_class() -> type:
             if tape is None or tape.mode == "off":
                 return self.fallback.lookup(prompt, llm_string) if self.fallback is not None else None
             kind = "chat" if prompts.is_chat_prompt(prompt) else "llm"
-            identity = secrets.identity(llm_string)
+            identity = secrets.identity(llm_string, tape.env)
+            env = tape.env
             found = tape.lookup(kind, prompts.model_label(identity), current_node(), identity,
-                                prompts.key_input(prompt, kind), prompts.render(prompt, kind))
+                                prompts.key_input(prompt, kind, env), lambda: prompts.render(prompt, kind, env))
             if isinstance(found, Stored):
                 return prompts.generations(serde().loads_typed((found.output_type, found.output_blob)), kind)
             tape.stash((prompt, llm_string), found)
@@ -240,7 +241,7 @@ def _tool_lookup(request: Any) -> tuple[Tape, Stored | Pending] | None:
     call = request.tool_call
     name = str(call.get("name"))
     args = json.dumps(call.get("args"), sort_keys=True, default=str)
-    text = secrets.scrub(f"{name}({args})")
+    text = secrets.scrub(f"{name}({args})", env=tape.env)
     return tape, tape.lookup("tool", name, current_node(), prompts.tool_identity(request.tool), text, text)
 
 

@@ -42,15 +42,16 @@ def is_secret_name(name: str) -> bool:
     return _SECRET_NAME.fullmatch(name) is not None
 
 
-def scrub(text: str, named: bool = True) -> str:
+def scrub(text: str, named: bool = True, env: tuple[str, ...] | None = None) -> str:
     """``text`` with every secret this module recognises replaced by ``***``; ``named=False`` leaves
-    ``name: value`` pairs to the caller (JSON, masked key by key by scrub_json)."""
+    ``name: value`` pairs to the caller (JSON, masked key by key by scrub_json). ``env``: the secret
+    environment values (env_secrets()), read once per execution by a caller that scrubs many times."""
     if not text:
         return text
     if named:
         text = _NAMED_VALUE.sub(_mask_named, text)
     text = _SHAPED.sub(MASK, text)
-    for value in _env_secrets():
+    for value in env_secrets() if env is None else env:
         if value in text:
             text = text.replace(value, MASK)
     return text
@@ -66,21 +67,21 @@ def scrub_json(value: Any) -> Any:
     return value
 
 
-def identity(llm_string: str) -> str:
+def identity(llm_string: str, env: tuple[str, ...] | None = None) -> str:
     """LangChain's model identity with its secrets masked (memoised: one model makes many calls)."""
-    return _identity(llm_string, _env_secrets())
+    return _identity(llm_string, env_secrets() if env is None else env)
 
 
 @lru_cache(maxsize=1024)
-def _identity(llm_string: str, _env: tuple[str, ...]) -> str:
+def _identity(llm_string: str, env: tuple[str, ...]) -> str:
     head, sep, params = llm_string.partition("---")
     if sep:  # a serializable model: its dumpd() as JSON, then its call's parameters
         try:
-            head = scrub(json.dumps(scrub_json(json.loads(head)), sort_keys=True), named=False)
+            head = scrub(json.dumps(scrub_json(json.loads(head)), sort_keys=True), named=False, env=env)
         except ValueError:
-            head = scrub(head)
-        return head + sep + scrub(params)
-    return scrub(llm_string)
+            head = scrub(head, env=env)
+        return head + sep + scrub(params, env=env)
+    return scrub(llm_string, env=env)
 
 
 def _mask_named(match: re.Match[str]) -> str:
@@ -101,11 +102,21 @@ def _is_secret_ref(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "secret" and value.get("lc") == 1
 
 
-def _env_secrets() -> tuple[str, ...]:
-    return _env_secret_values(tuple(sorted(os.environ.items())))
+def env_secrets() -> tuple[str, ...]:
+    """The values of this process's secret-looking environment variables, longest first."""
+    data = getattr(os.environ, "_data", None)
+    # one C-level copy of the mapping: pytest sets and deletes PYTEST_CURRENT_TEST from the main thread
+    # while executions read, and os.environ's own iteration would meet a key deleted under it
+    raw = dict(data) if isinstance(data, dict) else dict(os.environ)
+    named = tuple(sorted((_text(k), _text(v)) for k, v in raw.items() if _ENV_NAME.search(_text(k))))
+    return _env_secret_values(named)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
 @lru_cache(maxsize=8)
 def _env_secret_values(env: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    found = {v for k, v in env if _ENV_NAME.search(k) and len(v) >= _MIN_ENV_SECRET}
+    found = {v for _, v in env if len(v) >= _MIN_ENV_SECRET}
     return tuple(sorted(found, key=len, reverse=True))  # longest first: no partial masks left behind

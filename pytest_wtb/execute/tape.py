@@ -15,11 +15,12 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from pytest_wtb.execute.secrets import env_secrets
 from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult, ExecutionSpec, RecordedCall
 
 RECORD_MODES: Final = ("off", "once", "new", "all", "none")
@@ -112,6 +113,7 @@ class Tape:
     def __init__(self, spec: ExecutionSpec, snapshot: Snapshot) -> None:
         self.spec = spec
         self.mode = spec.record
+        self.env = env_secrets()  # read once: every call of the execution masks them
         self.snapshot = snapshot
         self.cassette = cassette_of(spec)
         # vcrpy's once: an execution that recorded before records nothing new, a new call is an error
@@ -135,8 +137,9 @@ class Tape:
             _current.reset(token)
 
     def lookup(self, kind: str, name: str, node: str, identity: str, input_key: str,
-               input_text: str) -> Stored | Pending:
-        """The recording to replay, or the pending call to run live and record. Raises RecordingMissing."""
+               input_text: str | Callable[[], str]) -> Stored | Pending:
+        """The recording to replay, or the pending call to run live and record. Raises RecordingMissing.
+        ``input_text`` (readable, masked) is only needed when the call misses: it may come as a function."""
         base = hashlib.sha256("\x1f".join((kind, identity, input_key)).encode()).hexdigest()
         with self._lock:
             occurrence = self._seen.get(base, 0)
@@ -148,6 +151,8 @@ class Tape:
         if hit is not None:
             entry["status"] = REPLAYED
             return hit
+        if callable(input_text):
+            input_text = input_text()
         if not self.may_record:
             from pytest_wtb.execute.misses import miss_message
 

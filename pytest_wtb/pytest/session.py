@@ -212,13 +212,20 @@ class WtbSession:
         __tracebackhide__ = True
         check_item(self, item, run)
 
+    def _drain_s(self, status: str) -> float:
+        """An xdist worker whose items are done may still run executions another worker waits for."""
+        if status == "interrupted" or not xdist_worker(self.config):
+            return 0.0
+        timeout = self.settings.timeout_s
+        return timeout * (self.settings.retries + 1) if timeout is not None else DRAIN_S
+
     def finish(self, status: str) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
         why = STOPPED_BEFORE_FINISHING.get(status, STOPPED_BEFORE_FINISHING["failed"])
         if self.batch is not None:
-            self.batch.stop(why)
+            self.batch.stop(why, drain_s=self._drain_s(status))
             if self.history is not None:
                 self.history.note_batch(self.batch)
         if self.comparison is not None:
@@ -238,6 +245,9 @@ class WtbSession:
 
 
 # why an execution still running when the run ends was not finished, by the run's end status
+DRAIN_S = 120.0  # without --wtb-timeout: how long a finished xdist worker lets its executions end
+
+
 STOPPED_BEFORE_FINISHING = {
     "interrupted": "pytest was interrupted (Ctrl-C) before this execution finished",
     "failed": "pytest ended the run (-x, --maxfail or an error) before this execution finished",
