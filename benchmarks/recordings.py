@@ -3,6 +3,7 @@
     python -m benchmarks.recordings                    # 2 variants x 200 cases = 400 executions, 3 repetitions
     python -m benchmarks.recordings --quick            # 2 x 20 cases, 1 repetition
     python -m benchmarks.recordings --reps 5 --cases 200 --flavours sync --json /tmp/wtb-rec.json
+    python -m benchmarks.recordings --workers 1 --flavours sync --reps 1   # calls one at a time
 
 One generated project, a graph agent -> finish whose agent node calls a fake BaseChatModel (``_generate``
 sleeps 250 ms: the network; ``_agenerate`` awaits it) and returns an AIMessage built from the model name
@@ -47,6 +48,7 @@ SPEEDUP_GOAL, PER_CALL_GOAL_MS = 10.0, 1.0
 MODES = {"live": "off", "record": "once", "replay": "none", "nomodel": "off"}
 RACE = "KeyError: 'PYTEST_CURRENT_TEST'"
 RACES: list[str] = []  # runs failed by that race and made again
+WORKERS: list[str] = []  # --workers N: --wtb-workers and --wtb-concurrency for every run
 
 TEST_MODULE = '''\
 import asyncio
@@ -180,7 +182,7 @@ def run_one(root: Path, module: str, config: str, n: int, sleep_s: float, *, cop
         db = store_dir / "wtb.db"
         if copy_from is not None:
             shutil.copy(copy_from, db)
-        cmd = pytest_cmd(module, f"--wtb-store=sqlite:///{db}", f"--wtb-record={MODES[config]}")
+        cmd = pytest_cmd(module, f"--wtb-store=sqlite:///{db}", f"--wtb-record={MODES[config]}", *WORKERS)
         what = " ".join(cmd).replace(PY, "python")
         proc = run_proc(cmd, root, opts=OPTS)
         if proc.rc == 0 or RACE not in proc.out:
@@ -252,6 +254,9 @@ def run(ctx: Ctx) -> None:
         raise SystemExit("this pytest-wtb has no --wtb-record option: nothing to measure")
     parallel = {"sync": default_of(help_text, "--wtb-workers", 16),
                 "async": default_of(help_text, "--wtb-concurrency", 64)}
+    if a.workers:  # calls one (or N) at a time: a provider's rate limit, or a suite that does not batch
+        WORKERS[:] = [f"--wtb-workers={a.workers}", f"--wtb-concurrency={a.workers}"]
+        parallel = {"sync": a.workers, "async": a.workers}
     print(f"{n} executions (2 variants x {cases} cases), model call {sleep_s * 1000:.0f} ms; flavours "
           f"{', '.join(flavours)}; defaults --wtb-workers {parallel['sync']}, --wtb-concurrency "
           f"{parallel['async']}", flush=True)
@@ -290,6 +295,8 @@ def add_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--cases", type=int, default=None, help="cases per variant, 2 variants (default 200, 20 --quick)")
     ap.add_argument("--sleep-ms", type=float, default=250.0, help="the fake model's call (default 250)")
     ap.add_argument("--flavours", default="sync,async", help="sync, async or both (default sync,async)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="pass --wtb-workers/--wtb-concurrency N to every run (default: the plugin's defaults)")
 
 
 FAMILY = Family("recordings", "recordings", "--wtb-record: replayed model calls vs live, record cost, per-call "
