@@ -86,8 +86,9 @@ def test_a_clear_verdict_stops_after_the_first_round_and_says_what_it_saved(pyte
     assert "adaptive: 5 of at most 20 repetitions (4 looks at alpha 0.05/4 each)" in out
     assert "gate: variant 'worse' is worse than baseline 'good' by more than margin=0.2" in out
     assert "(97.5% CI" in out or "98% CI" in out  # the interval of one look at alpha/4 = 0.0125 per side
-    import jsonschema
     from importlib import resources
+
+    import jsonschema
 
     report = json.loads((pytester.path / "r.json").read_text())
     schema = json.loads(resources.files("pytest_wtb.report").joinpath("assets/report.schema.json").read_text())
