@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from pytest_wtb.cli.replay_calls import keep_recordings, replay_call_lines, replay_record_mode
 from pytest_wtb.cli.runs import STORE_HELP, open_cli_store
 from pytest_wtb.report.failures import show_hint
 from pytest_wtb.verdict.compare import short
@@ -34,11 +35,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
         row = origin_row(store.results, args.thread_id)
         if row is None:
             return _unknown(args.thread_id, store, saver)
+        record = replay_record_mode(store, row, args.record)
         outcome = run_in_project(
             row.get("module_path"),
             str(row["scope"]),
-            lambda module: replay(saver, row, module, from_id=args.from_checkpoint, before=args.before),
+            lambda module: replay(saver, row, module, from_id=args.from_checkpoint, before=args.before,
+                                  record=record),
         )
+        keep_recordings(store, row, outcome.result)
     finally:
         store.close()
     result, chosen = outcome.result, outcome.chosen
@@ -49,6 +53,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     ran = ", ".join(dict.fromkeys(n.node for n in result.nodes)) or "-"
     print(f"  new thread_id {outcome.thread_id}: {result.status} in {result.duration_s:.3f}s, ran {ran}")
     print(f"  store {store.url.display}")
+    print(*replay_call_lines(record, result), sep="\n")
     print()
     if not result.ok:
         err = result.error
@@ -126,4 +131,8 @@ def register(sub: Any) -> None:
                        help="resume from this checkpoint (an id, or a unique prefix of one)")
     start.add_argument("--before", metavar="NODE", help="resume from the first checkpoint whose next task is NODE")
     replay.add_argument("--store", help=STORE_HELP)
+    replay.add_argument("--record", choices=("off", "none", "new"), default=None,
+                        help="model and tool calls: none replays them from the store's recordings (the default when "
+                        "the original execution recorded or replayed any), new also records what has none, off calls "
+                        "them live")
     replay.set_defaults(func=cmd_replay)

@@ -186,7 +186,8 @@ def replay_settings(saver: Any, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def replay(
-    saver: Any, row: dict[str, Any], module: ModuleType, *, from_id: str | None = None, before: str | None = None
+    saver: Any, row: dict[str, Any], module: ModuleType, *, from_id: str | None = None, before: str | None = None,
+    record: str = "off",
 ) -> ReplayOutcome:
     """Replay the execution of ``row`` (a wtb_executions row) from a checkpoint, in a new thread, with
     the variant as ``module`` (its test module, imported again) now declares it."""
@@ -214,6 +215,7 @@ def replay(
         config=dict(settings.get("config") or {}),
         # the resumes the original had not yet used at the chosen checkpoint
         resume=tuple((settings.get("resume") or [])[_resumes_before(history, chosen.checkpoint_id):]),
+        record=record,  # --record: its model and tool calls replay from the store's recordings
     )
     result = execute(spec, saver, backend="replay")
     old_state = dict(old_values) if isinstance(old_values, dict) else {"__root__": old_values}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,22 @@ def test_a_field_of_a_hand_written_model_is_part_of_its_key(pytester: pytest.Pyt
     assert '- model [' in changed.stdout and '"model_name": "fake-1"' in changed.stdout
     assert '"model_name": "fake-2"' in changed.stdout
     assert _live(path) == []
+
+
+def test_replay_takes_an_execution_s_calls_from_the_recordings_and_off_calls_them_live(
+    pytester: pytest.Pytester,
+) -> None:
+    path = _project(pytester)
+    assert _run(pytester, "--wtb-record=once").returncode == 0
+    _live(path)
+    with sqlite3.connect(path / ".wtb" / "wtb.db") as conn:
+        (thread_id,) = conn.execute("SELECT thread_id FROM wtb_executions WHERE variant = 'base'").fetchone()
+    replayed = _cli(pytester, "replay", thread_id)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "model and tool calls (--record none): 3 replayed" in replayed.stdout
+    assert "same final state as the original" in replayed.stdout
+    assert _live(path) == []
+    live = _cli(pytester, "replay", thread_id, "--record", "off")
+    assert live.returncode == 0, live.stdout + live.stderr
+    assert "model and tool calls" not in live.stdout
+    assert _live(path) == ["model fake-1", "tool lookup paris", "model fake-1"]
