@@ -8,7 +8,7 @@ from typing import Any
 
 from pytest_wtb.execute.tape import register_snapshot
 from pytest_wtb.model import ExecutionResult
-from pytest_wtb.report.calls import STATUSES
+from pytest_wtb.statuses import count_calls
 from pytest_wtb.store import recordings
 
 
@@ -32,7 +32,7 @@ def replay_call_lines(mode: str, result: ExecutionResult) -> list[str]:
     calls = result.extra.get("calls") or []
     if mode == "off":
         return []
-    counts = ", ".join(f"{n} {s}" for s in STATUSES if (n := sum(c.get("status") == s for c in calls)))
+    counts = ", ".join(f"{n} {s}" for s, n in count_calls(calls).items() if n)
     return [f"  model and tool calls (--record {mode}): {counts or 'none made'}"]
 
 

@@ -102,7 +102,6 @@ class Batch:
         while time.monotonic() < deadline and self._inflight:  # a set's truth is read whole under the GIL
             time.sleep(REMOTE_POLL_S)
         with self._lock:
-            self._stopping.set()
             never_started, self._unsubmitted = self._unsubmitted, set()
         self.backend.close()
         self._release(never_started)

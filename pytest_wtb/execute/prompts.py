@@ -128,9 +128,7 @@ def render(prompt: str, kind: str, env: tuple[str, ...] | None = None) -> str:
         messages = json.loads(prompt)
     except ValueError:
         return scrub(prompt, env=env)
-    lines = []
-    for message in messages if isinstance(messages, list) else [messages]:
-        lines.append(_line(message))
+    lines = [_line(message) for message in (messages if isinstance(messages, list) else [messages])]
     return scrub("\n".join(lines), env=env)
 
 
@@ -138,7 +136,8 @@ def _line(message: Any) -> str:
     if not isinstance(message, dict):
         return repr(message)[:MAX_PART]
     kwargs = message.get("kwargs") or {}
-    role = _ROLES.get(str((message.get("id") or ["?"])[-1]), str((message.get("id") or ["?"])[-1]))
+    cls = str((message.get("id") or ["?"])[-1])
+    role = _ROLES.get(cls, cls)
     content = kwargs.get("content")
     text = content if isinstance(content, str) else json.dumps(content, sort_keys=True, default=str)
     calls = kwargs.get("tool_calls") or []

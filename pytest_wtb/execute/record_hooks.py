@@ -94,8 +94,8 @@ def _recording_cache_class() -> type:
             if tape is None or tape.mode == "off":
                 return self.fallback.lookup(prompt, llm_string) if self.fallback is not None else None
             kind = "chat" if prompts.is_chat_prompt(prompt) else "llm"
-            identity = secrets.identity(llm_string, tape.env)
             env = tape.env
+            identity = secrets.identity(llm_string, env)
             found = tape.lookup(kind, prompts.model_label(identity), current_node(), identity,
                                 prompts.key_input(prompt, kind, env), lambda: prompts.render(prompt, kind, env))
             if isinstance(found, Stored):
@@ -245,6 +245,10 @@ def _tool_lookup(request: Any) -> tuple[Tape, Stored | Pending] | None:
     return tape, tape.lookup("tool", name, current_node(), prompts.tool_identity(request.tool), text, text)
 
 
+def _replayed_tool(hit: Stored, request: Any) -> Any:
+    return prompts.tool_output(serde().loads_typed((hit.output_type, hit.output_blob)), request)
+
+
 def _sync_tool(execute: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def recorded(request: Any) -> Any:
         found = _tool_lookup(request)
@@ -252,7 +256,7 @@ def _sync_tool(execute: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return execute(request)
         tape, hit = found
         if isinstance(hit, Stored):
-            return prompts.tool_output(serde().loads_typed((hit.output_type, hit.output_blob)), request)
+            return _replayed_tool(hit, request)
         output = execute(request)
         _record(tape, hit, lambda: output)
         return output
@@ -267,7 +271,7 @@ def _async_tool(execute: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return await execute(request)
         tape, hit = found
         if isinstance(hit, Stored):
-            return prompts.tool_output(serde().loads_typed((hit.output_type, hit.output_blob)), request)
+            return _replayed_tool(hit, request)
         output = await execute(request)
         _record(tape, hit, lambda: output)
         return output

@@ -22,11 +22,9 @@ from typing import Any, Final
 
 from pytest_wtb.execute.secrets import env_secrets
 from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult, ExecutionSpec, RecordedCall
+from pytest_wtb.statuses import LIVE, MISSING, RECORDED, REPLAYED, count_calls
 
 RECORD_MODES: Final = ("off", "once", "new", "all", "none")
-REPLAYED: Final = "replayed"
-RECORDED: Final = "recorded"
-LIVE: Final = "live"
 
 
 class RecordingMissing(Exception):
@@ -124,7 +122,7 @@ class Tape:
         self.new: list[RecordedCall] = []
         self.miss: str | None = None  # the first miss's message: it fails the execution
         self.miss_node: str | None = None
-        self._seen: dict[str, int] = {}
+        self._seen: dict[tuple[str, str, str], int] = {}  # identical calls so far: the next one's occurrence
         self._pending: dict[tuple[str, str], list[Pending]] = {}  # LangChain's (prompt, llm_string) -> live calls
         self._lock = threading.Lock()
 
@@ -140,7 +138,7 @@ class Tape:
                input_text: str | Callable[[], str]) -> Stored | Pending:
         """The recording to replay, or the pending call to run live and record. Raises RecordingMissing.
         ``input_text`` (readable, masked) is only needed when the call misses: it may come as a function."""
-        base = hashlib.sha256("\x1f".join((kind, identity, input_key)).encode()).hexdigest()
+        base = (kind, identity, input_key)
         with self._lock:
             occurrence = self._seen.get(base, 0)
             self._seen[base] = occurrence + 1
@@ -160,7 +158,7 @@ class Tape:
             with self._lock:
                 if self.miss is None:
                     self.miss, self.miss_node = message, node
-            entry["status"] = "missing"
+            entry["status"] = MISSING
             raise RecordingMissing(message)
         return Pending(key, kind, name, node, identity, input_text, occurrence, entry)
 
@@ -191,11 +189,9 @@ class Tape:
         pending.entry["why"] = why[:300]
 
     def counts(self) -> dict[str, int]:
-        out = {REPLAYED: 0, RECORDED: 0, LIVE: 0}
-        for call in self.calls:
-            status = call["status"]
-            out[status if status in out else LIVE] += 1
-        return out
+        """Replayed, recorded and live calls so far (a missing call made no call: counted with live)."""
+        c = count_calls(self.calls)
+        return {REPLAYED: c[REPLAYED], RECORDED: c[RECORDED], LIVE: c[LIVE] + c[MISSING]}
 
 
 def settle(tape: Tape, result: ExecutionResult) -> ExecutionResult:

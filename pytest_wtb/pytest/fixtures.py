@@ -14,6 +14,7 @@ from pytest_wtb.pytest.keys import SESSION_KEY
 from pytest_wtb.pytest.properties import CASE_ID, PropertySearch, examples_dir, property_param
 from pytest_wtb.pytest.run_view import WtbRun
 from pytest_wtb.pytest.variant_hints import variants_hint
+from pytest_wtb.statuses import count_calls
 
 if TYPE_CHECKING:
     from pytest_wtb.pytest.bench import BenchRunner, WtbBench
@@ -50,9 +51,7 @@ def item_run(request: pytest.FixtureRequest) -> WtbRun | PropertySearch | GatePa
     ]
     calls = run.result.extra.get("calls") or ()
     if calls:  # --wtb-record: how its model and tool calls went, for JUnit XML readers
-        statuses = [c.get("status") for c in calls]
-        request.node.user_properties += [(f"wtb_calls_{s}", str(statuses.count(s)))
-                                         for s in ("replayed", "recorded", "live", "missing")]
+        request.node.user_properties += [(f"wtb_calls_{s}", str(n)) for s, n in count_calls(calls).items()]
     return run
 
 

@@ -70,7 +70,7 @@ class GateParam:
 
     def held(self) -> list[ExecutionRequest]:
         """The requests of later rounds: planned, run only when the gate asks for them."""
-        return [r for r in self.requests() if self.round and r.repetition >= self.round]
+        return [r for r in self.requests() if r.repetition >= self.round] if self.round else []
 
 
 def gate_params(scope: str, variants: Sequence[Variant], baseline: Variant, cases: tuple[Case, ...], k: int,

@@ -244,10 +244,9 @@ class WtbSession:
             self.store = None
 
 
-# why an execution still running when the run ends was not finished, by the run's end status
 DRAIN_S = 120.0  # without --wtb-timeout: how long a finished xdist worker lets its executions end
 
-
+# why an execution still running when the run ends was not finished, by the run's end status
 STOPPED_BEFORE_FINISHING = {
     "interrupted": "pytest was interrupted (Ctrl-C) before this execution finished",
     "failed": "pytest ended the run (-x, --maxfail or an error) before this execution finished",

@@ -3,11 +3,12 @@ ran live without a recording, or had no recording where one was required."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from pytest_wtb.report.records import RunRecords
+from pytest_wtb.statuses import CALL_STATUSES as STATUSES
+from pytest_wtb.statuses import count_calls
 
-STATUSES: Final = ("replayed", "recorded", "live", "missing")
 Line = list[tuple[str, dict[str, bool]]]
 
 
@@ -18,9 +19,8 @@ def call_rows(records: RunRecords) -> list[dict[str, Any]]:
         if not calls:
             continue
         row = by_variant.setdefault(rec["variant"], {"variant": rec["variant"], **dict.fromkeys(STATUSES, 0)})
-        for call in calls:
-            status = call.get("status")
-            row[status if status in STATUSES else "live"] += 1
+        for status, n in count_calls(calls).items():
+            row[status] += n
     return sorted(by_variant.values(), key=lambda r: str(r["variant"]))
 
 
@@ -41,7 +41,7 @@ def call_lines(calls: list[dict[str, Any]]) -> list[str]:
     """For ``show``: the execution's model and tool calls, each marked replayed, recorded, live or missing."""
     if not calls:
         return []
-    counts = {s: sum(1 for c in calls if c.get("status") == s) for s in STATUSES}
+    counts = count_calls(calls)
     lines = ["calls (--wtb-record): " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
     for call in calls:
         why = f"  ({call['why']})" if call.get("why") else ""

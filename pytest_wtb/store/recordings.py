@@ -15,12 +15,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pytest_wtb.errors import StoreError
-from pytest_wtb.execute.tape import REPLAYED, Snapshot, Stored
+from pytest_wtb.execute.tape import Snapshot, Stored
 from pytest_wtb.model import ExecutionResult
+from pytest_wtb.statuses import REPLAYED
 from pytest_wtb.store import schema
 
 _rec = schema.recordings.c
@@ -34,6 +35,11 @@ _SNAPSHOT_COLUMNS = (_rec.rec_key, _rec.kind, _rec.name, _rec.node, _rec.identit
 _UPDATED_ON_CONFLICT = ("kind", "name", "node", "identity", "input_text", "output_type", "output_blob", "cassette",
                         "scope", "variant", "case_id", "repetition", "occurrence", "created_run", "created_at",
                         "last_run")
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def write(conn: Connection, run_id: str, results: Iterable[ExecutionResult]) -> None:
@@ -56,11 +62,10 @@ def write(conn: Connection, run_id: str, results: Iterable[ExecutionResult]) -> 
                 "hits": 0,
             }
         hits.update(c["key"] for c in result.extra.get("calls", ()) if c.get("status") == REPLAYED)
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     if rows:
         # a key recorded again (--wtb-record=all, or two executions of this run that missed it alike) is
         # replaced: the newest answer is the recording
-        stmt = dialect.insert(schema.recordings)
+        stmt = _insert(conn, schema.recordings)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[_rec.rec_key], set_={name: stmt.excluded[name] for name in _UPDATED_ON_CONFLICT}
@@ -68,7 +73,7 @@ def write(conn: Connection, run_id: str, results: Iterable[ExecutionResult]) -> 
             list(rows.values()),
         )
     if cassettes:
-        conn.execute(dialect.insert(schema.cassettes).on_conflict_do_nothing(),
+        conn.execute(_insert(conn, schema.cassettes).on_conflict_do_nothing(),
                      [{"cassette": c, "scope": scope, "created_run": run_id, "created_at": now}
                       for c, scope in sorted(cassettes.items())])
     if hits:
@@ -169,11 +174,10 @@ def import_file(conn: Connection, path: Path) -> int:
             raise StoreError(f"{where}: recording #{n + 1} is malformed ({exc}); export it again") from None
         rows.append({**row, **ints, "output_blob": blob, "created_run": "import", "created_at": now,
                      "last_run": "import", "hits": 0})
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     if rows:
-        conn.execute(dialect.insert(schema.recordings).on_conflict_do_nothing(), rows)
+        conn.execute(_insert(conn, schema.recordings).on_conflict_do_nothing(), rows)
     cassettes = [{"cassette": str(c["cassette"]), "scope": str(c["scope"])[:255], "created_run": "import",
                   "created_at": now} for c in data.get("cassettes") or [] if isinstance(c, dict) and "cassette" in c]
     if cassettes:
-        conn.execute(dialect.insert(schema.cassettes).on_conflict_do_nothing(), cassettes)
+        conn.execute(_insert(conn, schema.cassettes).on_conflict_do_nothing(), cassettes)
     return len(rows)
