@@ -1,7 +1,8 @@
 """Turn a Variant into a compiled graph with a given checkpointer.
 
-Each execution calls the factory anew and compiles its own graph, so nothing mutable is shared
-between executions. Node replacement swaps the ``runnable`` of the node's spec on a shallow copy of
+Each execution calls the factory anew, so nothing mutable is shared between executions; its output
+is compiled anew unless it is interchangeable with what the factory returned before
+(graph_reuse.py). Node replacement swaps the ``runnable`` of the node's spec on a shallow copy of
 the builder; LangGraph has no public API for this, hence the pinned minor version.
 """
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_wtb.declare.variants import Variant
 from pytest_wtb.errors import GraphBuildError
+from pytest_wtb.execute.graph_reuse import compiled_graphs
 from pytest_wtb.execute.stores import StoreItems, private_store
 from pytest_wtb.store.allowlist import allow_graph_types
 
@@ -92,7 +94,7 @@ def compile_variant(
     try:
         compiled = _compile(variant, graph, checkpointer, interrupt_before)
         if compiled.store is not None:
-            compiled = compiled.copy(update={"store": private_store(compiled.store, store_seed)})
+            compiled = rebound(compiled, store=private_store(compiled.store, store_seed))
         return compiled
     except GraphBuildError:
         raise
@@ -108,10 +110,17 @@ def _compile(
     from langgraph.graph import StateGraph
 
     if isinstance(graph, StateGraph):
-        builder = _replace_nodes(graph, variant) if variant.node_overrides else graph
+        def compile_builder(builder: StateGraph[Any]) -> Pregel[Any, Any, Any, Any]:
+            builder = _replace_nodes(builder, variant) if variant.node_overrides else builder
+            return builder.compile(interrupt_before=list(interrupt_before) or None)
+
+        key = (variant.module, variant.name, interrupt_before)
+        compiled = compiled_graphs.get(key, graph, variant.node_overrides, compile_builder)
+        parts: dict[str, Any] = {"checkpointer": checkpointer}
         # a CachePolicy on a node means "cache me": give each execution its own cache to do it in
-        cache = _new_cache() if any(n.cache_policy is not None for n in builder.nodes.values()) else None
-        return builder.compile(checkpointer=checkpointer, cache=cache, interrupt_before=list(interrupt_before) or None)
+        if any(n.cache_policy is not None for n in compiled.builder.nodes.values()):
+            parts["cache"] = _new_cache()
+        return rebound(compiled, **parts)
     if not variant.node_overrides:
         update: dict[str, Any] = {"checkpointer": checkpointer}
         if interrupt_before:
@@ -137,6 +146,14 @@ def _compile(
         update={k: getattr(graph, k) for k in SETTINGS if hasattr(graph, k)}
     )
     return kept
+
+
+def rebound(graph: Pregel[Any, Any, Any, Any], **parts: Any) -> Pregel[Any, Any, Any, Any]:
+    """``graph`` with another checkpointer, cache or store: a copy sharing its validated nodes and
+    channels (validating again would check what has not changed, once per execution)."""
+    assert set(parts) <= {"checkpointer", "cache", "store"}, parts
+    copied: Pregel[Any, Any, Any, Any] = graph.copy(update={**parts, "auto_validate": False})
+    return copied
 
 
 def _new_cache() -> Any:

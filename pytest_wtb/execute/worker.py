@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -20,22 +18,18 @@ from typing import TYPE_CHECKING, Any, cast
 from pytest_wtb.declare.run_settings import build_context
 from pytest_wtb.errors import GraphBuildError
 from pytest_wtb.execute.fork import copy_thread, last_step
-from pytest_wtb.execute.graphs import compile_variant, needs_async
+from pytest_wtb.execute.graphs import compile_variant, needs_async, rebound
 from pytest_wtb.execute.outcome import STOP, outcome_extra, unused_resume_error
 from pytest_wtb.execute.record_hooks import open_tape
+from pytest_wtb.execute.stores import private_store
 from pytest_wtb.execute.tape import RecordingsNotLoaded, Tape, settle
+from pytest_wtb.execute.tracebacks import error_info, user_traceback
 from pytest_wtb.model import FAILED, INTERRUPTED, SUCCEEDED, ErrorInfo, ExecutionResult, ExecutionSpec, NodeRun
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
 DEFAULT_RECURSION_LIMIT = 25  # langchain_core.runnables.config's, for a graph and case that set none
-_INTERNAL_PARTS = (
-    f"{os.sep}langgraph{os.sep}",
-    f"{os.sep}langchain_core{os.sep}",
-    f"{os.sep}pytest_wtb{os.sep}",
-    f"{os.sep}concurrent{os.sep}futures{os.sep}",
-)
 
 
 @dataclass
@@ -51,26 +45,15 @@ class Progress:
             return sorted(set(self.running.values()))
 
 
+_process_label: tuple[int, str] = (0, "")
+
+
 def worker_label() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
-
-
-def user_traceback(exc: BaseException, limit: int = 12) -> str:
-    """The traceback without LangGraph's and our own frames: what the user can act on."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _is_internal(f.filename)]
-    lines = traceback.format_list(frames[-limit:])
-    lines.extend(traceback.format_exception_only(type(exc), exc))
-    # LangGraph adds a note with a random task id; it would make failure texts differ run to run
-    return "".join(lines).rstrip().split("\nDuring task with name")[0]
-
-
-def _is_internal(filename: str) -> bool:
-    stdlib = filename.startswith(sys.base_prefix + os.sep + "lib")
-    return stdlib or any(part in filename for part in _INTERNAL_PARTS)
-
-
-def error_info(exc: BaseException, node: str | None) -> ErrorInfo:
-    return ErrorInfo(type=type(exc).__name__, message=str(exc), node=node, traceback=user_traceback(exc))
+    global _process_label
+    pid, label = _process_label
+    if pid != os.getpid():  # gethostname is a system call: once per process, not per execution
+        _process_label = pid, label = os.getpid(), f"{socket.gethostname()}:{os.getpid()}"
+    return f"{label}:{threading.current_thread().name}"
 
 
 @dataclass
@@ -91,6 +74,7 @@ class Attempt:
     step: int = 0
     resumes_used: int = 0
     tape: Tape | None = None  # --wtb-record: its model and tool calls
+    scratch_store: Any = None  # a fork's store as its factory seeded it, should it run from scratch after all
 
     def recording(self) -> AbstractContextManager[None]:
         return self.tape.active() if self.tape is not None else nullcontext()
@@ -117,6 +101,8 @@ class Attempt:
         left = int(limit or DEFAULT_RECURSION_LIMIT) - step - 2
         if left < 1:
             self.base["extra"] = {"unshared": "the recursion limit ends within the shared prefix's budget"}
+            if self.scratch_store is not None:  # from scratch means from the factory's store, too
+                self.graph = rebound(self.graph, store=self.scratch_store)
             return
         fork_point = copy_thread(saver, source, self.spec.thread_id)
         self.config = cast("RunnableConfig", {**self.config, "recursion_limit": left})
@@ -216,8 +202,11 @@ def begin(
     t0 = time.perf_counter()
     base: dict[str, Any] = dict(started_at=progress.started, backend=backend, worker=worker or worker_label())
     try:
-        graph = compile_variant(spec.variant, checkpointer, interrupt_before=spec.interrupt_before,
-                                store_seed=spec.store_seed)
+        graph = compile_variant(spec.variant, checkpointer, interrupt_before=spec.interrupt_before)
+        scratch_store = None
+        if spec.store_seed is not None and graph.store is not None:  # a fork: the store its prefix left
+            scratch_store = graph.store
+            graph = rebound(graph, store=private_store(scratch_store, spec.store_seed))
         context = build_context(getattr(graph, "context_schema", None), spec.context)
         tape = open_tape(spec, graph)
     except (GraphBuildError, ValueError, RecordingsNotLoaded) as exc:
@@ -229,7 +218,7 @@ def begin(
     # (not the variant: a shared prefix runs once for several variants)
     metadata = {**spec.config.get("metadata", {}), "wtb_case": spec.case_id, "wtb_repetition": spec.repetition}
     config = cast("RunnableConfig", {**spec.config, "configurable": configurable, "metadata": metadata})
-    return Attempt(spec, graph, config, context, progress, on_node, base, t0, tape=tape)
+    return Attempt(spec, graph, config, context, progress, on_node, base, t0, tape=tape, scratch_store=scratch_store)
 
 
 def execute(
@@ -258,6 +247,7 @@ def run_sync(attempt: Attempt, checkpointer: Any) -> ExecutionResult:
     try:
         if spec.fork_thread_id is not None:
             attempt.fork(checkpointer)
+            graph = attempt.graph
         graph_input = attempt.first_input()
         while True:
             with attempt.recording():

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from langchain_core.runnables import RunnableConfig
 from langgraph.cache.memory import InMemoryCache
@@ -112,6 +112,8 @@ def run_shared(plan_specs: tuple[ExecutionSpec, ...]) -> dict[str, ExecutionResu
     offset=st.integers(0, 2),
     limit=st.sampled_from([None, 2, 3, 4, 5, 6, 7]),  # forks near the limit get what the prefix left
 )
+# found by this test: a fork whose budget ran out ran from scratch, but on the store its prefix left
+@example(n=2, branch_at=0, cached=-1, compiled=True, replaced=[{1}], x=0, mult=1, offset=0, limit=3)
 def test_forks_with_stores_caches_context_and_config_equal_runs_from_scratch(
     n: int, branch_at: int, cached: int, compiled: bool, replaced: list[set[int]], x: int, mult: int, offset: int,
     limit: int | None,
