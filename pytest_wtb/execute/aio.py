@@ -1,10 +1,10 @@
 """Async executions: graphs with async nodes run through LangGraph's async API on event loops that
 pytest-wtb owns, many executions per loop, so an execution awaiting a model call holds no OS thread.
 
-Checkpoints still go through the sync savers of the store (store/checkpoints.py), called on a few
-dedicated threads (``ThreadedAsyncSaver``): the same tables, serializer and SQL fork copy as sync
-executions, with the loop never blocked on the database. SQLite takes one writer at a time whatever
-the client, so this is as fast as aiosqlite's one thread per connection (benchmarks/async_llm.py).
+Checkpoints go through the sync savers of the store (store/checkpoints.py), so async and sync
+executions share tables, serializer and the SQL fork copy, and the loop never blocks on the database:
+into SQLite written behind the loop by one thread (write_behind.py); into PostgreSQL on a few
+dedicated threads (``ThreadedAsyncSaver``), one pooled connection each.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from pytest_wtb.execute.backends.base import timeout_result
+from pytest_wtb.execute.graphs import rebound
 from pytest_wtb.execute.outcome import STOP
 from pytest_wtb.model import ExecutionResult
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
     from pytest_wtb.execute.worker import Attempt
+    from pytest_wtb.execute.write_behind import WriteBehindSqliteSaver
+    from pytest_wtb.store.checkpoints import CheckpointerSource
 
 T = TypeVar("T")
 DEFAULT_CONCURRENCY = 64
@@ -136,6 +139,15 @@ class LoopRunner:
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
 
 
+def async_saver(source: CheckpointerSource, threads: int) -> ThreadedAsyncSaver | WriteBehindSqliteSaver:
+    """The async saver a loop's executions share, for the store behind ``source``."""
+    if source.url.kind == "sqlite":
+        from pytest_wtb.execute.write_behind import WriteBehindSqliteSaver
+
+        return WriteBehindSqliteSaver(source.new)
+    return ThreadedAsyncSaver([source.new() for _ in range(threads)])
+
+
 _shared: LoopRunner | None = None
 _shared_lock = threading.Lock()
 
@@ -158,10 +170,10 @@ def run_blocking(attempt: Attempt, checkpointer: Any) -> ExecutionResult:
         saver.close()
 
 
-async def run_async(attempt: Attempt, saver: ThreadedAsyncSaver) -> ExecutionResult:
+async def run_async(attempt: Attempt, saver: ThreadedAsyncSaver | WriteBehindSqliteSaver) -> ExecutionResult:
     """The async twin of worker.run_sync; ``--wtb-timeout`` cancels the execution's task."""
     spec = attempt.spec
-    graph = attempt.graph = attempt.graph.copy(update={"checkpointer": saver})
+    graph = attempt.graph = rebound(attempt.graph, checkpointer=saver)
     # its time counts from here, not from when it waited for a slot
     attempt.progress.started = attempt.base["started_at"] = time.time()
     attempt.t0 = time.perf_counter()
@@ -170,6 +182,7 @@ async def run_async(attempt: Attempt, saver: ThreadedAsyncSaver) -> ExecutionRes
         async with deadline:
             if spec.fork_thread_id is not None:
                 await saver.call(attempt.fork)
+                graph = attempt.graph
             graph_input = attempt.first_input()
             while True:
                 with attempt.recording():
@@ -184,6 +197,7 @@ async def run_async(attempt: Attempt, saver: ThreadedAsyncSaver) -> ExecutionRes
         if not deadline.expired():  # the graph's own TimeoutError: a failure like any other
             node, checkpoint_id = await _failing_node_async(graph, attempt.config, attempt.progress)
             return attempt.failed(exc, node, checkpoint_id)
+        await saver.call(lambda s: None)  # what it wrote before the timeout is in the store before its result
         return timeout_result(spec, attempt.base["backend"], attempt.progress.started, attempt.progress.nodes(),
                               attempt.base["worker"])
     except Exception as exc:

@@ -23,8 +23,9 @@ from pytest_wtb.model import FAILED, ErrorInfo, ExecutionResult, ExecutionSpec
 
 if TYPE_CHECKING:  # aio imports LangGraph: a run without async graphs never loads it here
     from pytest_wtb.execute.aio import LoopRunner, ThreadedAsyncSaver
+    from pytest_wtb.execute.write_behind import WriteBehindSqliteSaver
 
-ASYNC_SAVERS = 2  # checkpoint threads for async executions: SQLite writes one at a time anyway
+ASYNC_SAVERS = 2  # checkpoint threads for async executions on PostgreSQL (SQLite: one writer, write_behind.py)
 
 
 @dataclass(eq=False)
@@ -44,7 +45,7 @@ class ThreadsBackend(Backend):
         self._workers = workers
         self._in_flight_async = 0  # capacity beyond the threads, for async executions (set in start)
         self._loop: LoopRunner | None = None
-        self._async_saver: ThreadedAsyncSaver | None = None
+        self._async_saver: ThreadedAsyncSaver | WriteBehindSqliteSaver | None = None
         self._async_lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[ExecutionSpec, DoneCallback] | None] = queue.SimpleQueue()
         self._running: dict[int, _Running] = {}
@@ -126,13 +127,13 @@ class ThreadsBackend(Backend):
             done(result)
 
     def _hand_to_loop(self, attempt: Attempt, done: DoneCallback) -> None:
-        from pytest_wtb.execute.aio import LoopRunner, ThreadedAsyncSaver, run_async
+        from pytest_wtb.execute.aio import LoopRunner, async_saver, run_async
 
         assert self._ctx is not None
         with self._async_lock:
             if self._loop is None:
                 self._loop = LoopRunner(self._ctx.concurrency)
-                self._async_saver = ThreadedAsyncSaver([self._ctx.checkpointers.new() for _ in range(ASYNC_SAVERS)])
+                self._async_saver = async_saver(self._ctx.checkpointers, ASYNC_SAVERS)
             loop, saver = self._loop, self._async_saver
         assert saver is not None
 
