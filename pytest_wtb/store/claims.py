@@ -76,8 +76,9 @@ def claim_for_run(
         for start in range(0, len(specs), CLAIM_ROWS):
             chunk = specs[start : start + CLAIM_ROWS]
             rows = [_row(s, owner, backend, now, code_hashes) for s in chunk]
-            stmt = dialect.insert(schema.executions).values(rows).on_conflict_do_nothing()
-            inserted = {r[0] for r in conn.execute(stmt.returning(_ex.exec_key))}
+            # executemany of one cached statement (see ResultStore.claim_many)
+            stmt = dialect.insert(schema.executions).on_conflict_do_nothing().returning(_ex.exec_key)
+            inserted = {r[0] for r in conn.execute(stmt, rows)}
             claimed.won.update(inserted)
             lost = [s for s in chunk if s.key not in inserted]
             if lost:

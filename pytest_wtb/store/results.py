@@ -139,8 +139,10 @@ class ResultStore:
             for start in range(0, len(specs), CLAIM_ROWS):
                 chunk = specs[start : start + CLAIM_ROWS]
                 rows = [claim_row(s, owner, backend, now) for s in chunk]
-                stmt = dialect.insert(schema.executions).values(rows).on_conflict_do_nothing()
-                won.update(r[0] for r in conn.execute(stmt.returning(_ex.exec_key)))
+                # executemany: SQLAlchemy batches the rows into multi-row INSERTs ("insertmanyvalues")
+                # from one cached compiled statement; .values(rows) compiled anew for every chunk
+                stmt = dialect.insert(schema.executions).on_conflict_do_nothing().returning(_ex.exec_key)
+                won.update(r[0] for r in conn.execute(stmt, rows))
             self.outbox_events(conn, [
                 outbox_row("execution.claimed", s.run_id, exec_key=s.key, thread_id=s.thread_id,
                            owner=owner, variant=s.variant_name, case_id=s.case_id)
