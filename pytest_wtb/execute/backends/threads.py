@@ -115,7 +115,11 @@ class ThreadsBackend(Backend):
             if isinstance(attempt, Attempt) and needs_async(attempt.graph):
                 with self._cond:
                     self._running.pop(id(slot), None)  # its deadline is an asyncio timeout: a real cancel
-                self._hand_to_loop(attempt, done)
+                try:
+                    self._hand_to_loop(attempt, done)
+                except Exception as exc:  # the loop's saver could not open the store: say so, keep the thread
+                    error = ErrorInfo(type=type(exc).__name__, message=f"the async execution could not start: {exc}")
+                    done(ExecutionResult.of(spec, FAILED, error=error, backend=self.name))
                 continue
             result = attempt if isinstance(attempt, ExecutionResult) else run_sync(attempt, saver)
             with self._cond:

@@ -63,3 +63,48 @@ def test_an_async_execution_cut_off_by_close_is_not_reported_as_failed(tmp_path:
         store.close()
     failed = [r.error for r in got if r.status == "failed"]
     assert failed == [], failed
+
+
+async def aquick(s: S) -> dict[str, Any]:
+    return {"out": s["q"]}
+
+
+def build_quick() -> StateGraph[Any]:
+    g = StateGraph(S)
+    g.add_node("work", aquick)
+    g.add_edge(START, "work")
+    g.add_edge("work", END)
+    return g
+
+
+def test_an_async_execution_whose_checkpoint_writer_cannot_open_the_store_fails_saying_so(tmp_path: Path) -> None:
+    store = open_store(parse_store_url(f"sqlite:///{tmp_path}/w.db", tmp_path))
+    spec = make_plan("r", [ExecutionRequest("m", wtb.variant(name="quick")(build_quick), Case("c", {"q": "q"}))]).specs[0]
+    source = store.checkpoints
+    opened = {"n": 0}
+    real_new = source.new
+
+    def new_then_fail() -> Any:  # the worker's own saver opens; the loop's writer finds the file gone
+        opened["n"] += 1
+        if opened["n"] > 1:
+            raise OSError("the store's disk went away")
+        return real_new()
+
+    source.new = new_then_fail  # type: ignore[method-assign]
+    backend = ThreadsBackend(workers=1)
+    backend.start(BackendContext("r", store.url, source, async_specs=1))
+    got: list[ExecutionResult] = []
+    reported = threading.Event()
+
+    def collect(result: ExecutionResult) -> None:
+        got.append(result)
+        reported.set()
+
+    try:
+        backend.submit(spec, collect)
+        assert reported.wait(10)
+    finally:
+        backend.close()
+        store.close()
+    assert got[0].status == "failed" and got[0].error is not None
+    assert "could not start" in got[0].error.message and "the store's disk went away" in got[0].error.message
