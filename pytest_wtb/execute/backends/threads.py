@@ -135,11 +135,11 @@ class ThreadsBackend(Backend):
 
         assert self._ctx is not None
         with self._async_lock:
+            if self._async_saver is None:  # first, so a saver that failed to open is tried again next time
+                self._async_saver = async_saver(self._ctx.checkpointers, ASYNC_SAVERS)
             if self._loop is None:
                 self._loop = LoopRunner(self._ctx.concurrency)
-                self._async_saver = async_saver(self._ctx.checkpointers, ASYNC_SAVERS)
             loop, saver = self._loop, self._async_saver
-        assert saver is not None
 
         def finished(future: Any) -> None:
             if self._closed:  # cut off by close(): the batch records it as not finished, as a stuck thread
