@@ -189,9 +189,5 @@ class CompiledGraphs:
                 self._entries.popitem(last=False)
         return compiled
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
 
 compiled_graphs = CompiledGraphs()

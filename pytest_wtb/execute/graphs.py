@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_wtb.declare.variants import Variant
 from pytest_wtb.errors import GraphBuildError
 from pytest_wtb.execute.graph_reuse import compiled_graphs
-from pytest_wtb.execute.stores import StoreItems, private_store
+from pytest_wtb.execute.stores import private_store
 from pytest_wtb.store.allowlist import allow_graph_types
 
 if TYPE_CHECKING:
@@ -81,10 +81,10 @@ def compile_variant(
     checkpointer: Any,
     graph: Any = None,
     interrupt_before: tuple[str, ...] = (),
-    store_seed: StoreItems | None = None,
 ) -> Pregel[Any, Any, Any, Any]:
     """A freshly compiled graph of ``variant`` that checkpoints into ``checkpointer``, with every
-    compile-time setting its factory chose and a private store (see stores.py).
+    compile-time setting its factory chose and a private store holding what the factory's store held
+    (see stores.py; a fork re-seeds it with what its prefix left, worker.begin).
 
     ``interrupt_before`` is for shared-prefix runs only: it replaces any interrupts of the graph.
     """
@@ -94,7 +94,7 @@ def compile_variant(
     try:
         compiled = _compile(variant, graph, checkpointer, interrupt_before)
         if compiled.store is not None:
-            compiled = rebound(compiled, store=private_store(compiled.store, store_seed))
+            compiled = rebound(compiled, store=private_store(compiled.store, None))
         return compiled
     except GraphBuildError:
         raise

@@ -174,18 +174,17 @@ class WriteBehindSqliteSaver(BaseCheckpointSaver[Any]):
         self._writer.queue.put(_Write(thread_id, statements))
         return result
 
-    async def call(self, fn: Callable[[Any], T], thread_id: str | None = None) -> T:
+    def _queue_call(self, fn: Callable[[Any], T], thread_id: str | None) -> Future[T]:
         """``fn(saver)`` on the writer thread, after every write queued before it."""
         op = _Call(fn, thread_id=thread_id)
         self._writer.queue.put(op)
-        result: T = await asyncio.wrap_future(op.future)
-        return result
+        return op.future
+
+    async def call(self, fn: Callable[[Any], T], thread_id: str | None = None) -> T:
+        return await asyncio.wrap_future(self._queue_call(fn, thread_id))
 
     def call_blocking(self, fn: Callable[[Any], T], thread_id: str | None = None) -> T:
-        op = _Call(fn, thread_id=thread_id)
-        self._writer.queue.put(op)
-        result: T = op.future.result()
-        return result
+        return self._queue_call(fn, thread_id).result()
 
     async def aget_tuple(self, config: RunnableConfig) -> Any:
         return await self.call(lambda s: s.get_tuple(config), _thread_of(config))
